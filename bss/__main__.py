@@ -1,0 +1,3 @@
+from bss.cli import main
+
+main()

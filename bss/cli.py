@@ -1,0 +1,138 @@
+"""The `bss` command."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+
+import click
+
+from bss.settings import get_settings
+
+
+@click.group()
+def main() -> None:
+    """Google Workspace reseller provisioning: web, workers, scheduler, sandbox and tools."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+@main.command()
+@click.option("--port", default=8000, show_default=True, help="Port of the web app.")
+@click.option("--sandbox-port", default=8765, show_default=True, help="Port of the sandbox.")
+@click.option("--worker-threads", default=4, show_default=True)
+def demo(port: int, sandbox_port: int, worker_threads: int) -> None:
+    """Run everything locally: embedded Redis, SQLite, the sandbox, web, worker, scheduler."""
+    from bss.demo import run_demo
+
+    run_demo(get_settings(), port=port, sandbox_port=sandbox_port, worker_threads=worker_threads)
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply the migrations up to REVISION."""
+    from bss import migrate
+
+    migrate.upgrade(get_settings().database_url, revision)
+    click.echo(f"Database at {revision}.")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True)
+@click.option("--state", "state_file", default=None, help="Keep the sandbox's state in FILE.")
+def sandbox(host: str, port: int, state_file: str | None) -> None:
+    """Run the local stand-in for Google's OAuth and Workspace APIs."""
+    from bss.sandbox import serve
+
+    serve(host, port, state_file=state_file)
+
+
+@main.command()
+@click.option("--processes", default=1, show_default=True)
+@click.option("--threads", default=4, show_default=True)
+def worker(processes: int, threads: int) -> None:
+    """Run Dramatiq workers (the same as `dramatiq workers`)."""
+    argv = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "workers",
+        "--processes",
+        str(processes),
+        "--threads",
+        str(threads),
+    ]
+    os.execv(sys.executable, argv)  # noqa: S606 (becomes the dramatiq process)
+
+
+@main.command()
+def scheduler() -> None:
+    """Run the periodic sweep that re-sends jobs whose message was lost."""
+    from bss.broker import make_broker, send_job
+    from bss.scheduler import run_forever
+
+    settings = get_settings()
+    broker = make_broker(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    click.echo(f"Scheduler sweeping every {settings.sweep_interval_seconds:g}s.")
+    run_forever(settings, lambda job_id: send_job(broker, job_id), stop)
+
+
+@main.group("api-keys")
+def api_keys() -> None:
+    """Billing API keys."""
+
+
+@api_keys.command("create")
+@click.argument("distributor")
+@click.option("--label", default="", help="What the key is for.")
+def api_keys_create(distributor: str, label: str) -> None:
+    """Create an API key for DISTRIBUTOR (its slug); the key is shown once."""
+    from bss.db import session_scope
+    from bss.tenancy import create_api_key, distributor_by_slug
+
+    with session_scope(get_settings().database_url) as s:
+        key = create_api_key(s, distributor=distributor_by_slug(s, distributor), label=label)
+    click.echo(key)
+
+
+@main.group()
+def distributors() -> None:
+    """Distributors (tenants)."""
+
+
+@distributors.command("create")
+@click.argument("name")
+@click.option("--slug", default=None)
+def distributors_create(name: str, slug: str | None) -> None:
+    """Create a distributor called NAME."""
+    from bss.db import session_scope
+    from bss.tenancy import create_distributor
+
+    with session_scope(get_settings().database_url) as s:
+        d = create_distributor(s, name=name, slug=slug)
+        click.echo(f"Created distributor {d.slug}.")
+
+
+@main.group()
+def keys() -> None:
+    """Secret-encryption keys."""
+
+
+@keys.command("generate")
+def keys_generate() -> None:
+    """Print a new key for BSS_SECRET_KEYS."""
+    from bss.crypto import generate_key
+
+    click.echo(generate_key())

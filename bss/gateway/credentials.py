@@ -1,0 +1,52 @@
+"""Google credentials of an instance, from its encrypted secrets."""
+
+from __future__ import annotations
+
+import json
+
+from google.auth.credentials import Credentials
+from google.oauth2 import credentials as user_credentials
+from google.oauth2 import service_account
+
+from bss.crypto import Vault
+from bss.errors import GoogleAuthorizationError
+from bss.models import Instance, InstanceMode
+from bss.settings import Settings
+
+# What an instance needs to do its work, one scope per API.
+REQUIRED_SCOPES = (
+    "https://www.googleapis.com/auth/apps.order",
+    "https://www.googleapis.com/auth/admin.directory.user",
+    "https://www.googleapis.com/auth/apps.licensing",
+    "https://www.googleapis.com/auth/gmail.send",
+)
+
+
+def instance_credentials(instance: Instance, *, vault: Vault, settings: Settings) -> Credentials:
+    """Credentials that act as the instance: its refresh token, or its delegated service account."""
+    if instance.mode == InstanceMode.SERVICE_ACCOUNT:
+        if not instance.service_account_key_enc or not instance.delegated_admin:
+            raise GoogleAuthorizationError(
+                f"Instance {instance.name!r} has no service-account key or delegated admin.",
+                reason="not_configured",
+                hint="Upload the service account's JSON key and name the admin to impersonate.",
+            )
+        info = json.loads(vault.decrypt(instance.service_account_key_enc))
+        sa = service_account.Credentials.from_service_account_info(
+            info, scopes=list(REQUIRED_SCOPES), token_uri=settings.google_token_uri
+        )
+        return sa.with_subject(instance.delegated_admin)
+    if not instance.refresh_token_enc or not instance.client_secret_enc:
+        raise GoogleAuthorizationError(
+            f"Instance {instance.name!r} is not authenticated.",
+            reason="not_authenticated",
+            hint="Click Authenticate Instance in the portal.",
+        )
+    return user_credentials.Credentials(
+        token=None,
+        refresh_token=vault.decrypt(instance.refresh_token_enc),
+        client_id=instance.client_id,
+        client_secret=vault.decrypt(instance.client_secret_enc),
+        token_uri=settings.google_token_uri,
+        scopes=instance.granted_scopes.split() or list(REQUIRED_SCOPES),
+    )

@@ -1,0 +1,209 @@
+"""Builds Google clients once per thread, authorizes calls, classifies errors, retries briefly."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import google_auth_httplib2
+import httplib2
+from google.auth import exceptions as auth_exceptions
+from google.auth.credentials import Credentials
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from bss.errors import (
+    GoogleAuthorizationError,
+    GoogleError,
+    PermanentGoogleError,
+    TransientGoogleError,
+)
+from bss.gateway.errors import classify_http_error
+from bss.settings import Settings
+
+# (discovery name, version) of each API, by the short name settings use for its root.
+APIS = {
+    "reseller": ("reseller", "v1"),
+    "admin": ("admin", "directory_v1"),
+    "licensing": ("licensing", "v1"),
+    "gmail": ("gmail", "v1"),
+}
+
+NETWORK_ERRORS = (
+    socket.timeout,
+    TimeoutError,
+    ConnectionError,
+    http.client.HTTPException,
+    httplib2.HttpLib2Error,
+    OSError,
+)
+
+_local = threading.local()
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One Google call as it goes on a job's timeline: never a secret."""
+
+    method: str
+    status: int | None
+    reason: str | None
+    duration_ms: int
+    attempt: int
+
+
+def _thread_service(api: str, root: str, timeout: float) -> Any:
+    """The discovery-built client for `api` at `root`, built once per thread."""
+    cache: dict[tuple[str, str], Any] = _local.__dict__.setdefault("services", {})
+    key = (api, root)
+    if key not in cache:
+        name, version = APIS[api]
+        cache[key] = build(
+            name,
+            version,
+            http=_thread_http(timeout),
+            static_discovery=True,
+            cache_discovery=False,
+            client_options={"api_endpoint": root},
+        )
+    return cache[key]
+
+
+def _thread_http(timeout: float) -> httplib2.Http:
+    """This thread's HTTP connection pool (httplib2 is not thread-safe)."""
+    h = getattr(_local, "http", None)
+    if h is None:
+        h = _local.http = httplib2.Http(timeout=timeout)
+    return h
+
+
+def _status_of(exc: BaseException) -> tuple[int | None, str | None]:
+    if isinstance(exc, GoogleError):
+        return exc.status, exc.reason
+    return None, type(exc).__name__
+
+
+class Gateway:
+    """Google calls on behalf of one instance's credentials.
+
+    `record` receives a CallRecord for every attempt, so the job's timeline shows each call.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        credentials: Credentials,
+        record: Callable[[CallRecord], None] | None = None,
+        attempts: int = 3,
+        max_wait: float = 4.0,
+    ) -> None:
+        self._settings = settings
+        self._credentials = credentials
+        self._record = record or (lambda _rec: None)
+        self._attempts = attempts
+        self._max_wait = max_wait
+
+    def service(self, api: str) -> Any:
+        """The client for `api` (reseller, admin, licensing, gmail)."""
+        return _thread_service(
+            api, self._settings.api_root(api), self._settings.google_http_timeout
+        )
+
+    def call(self, method: str, request_of: Callable[[Any], Any], api: str | None = None) -> Any:
+        """Run `request_of(service)` with this instance's credentials.
+
+        `method` is Google's method id (`reseller.customers.get`); transient failures are retried
+        a few times here, then raised as TransientGoogleError for the job engine to reschedule.
+        """
+        api = api or method.split(".", 1)[0].replace("directory", "admin")
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientGoogleError),
+            stop=stop_after_attempt(self._attempts),
+            wait=wait_random_exponential(multiplier=0.5, max=self._max_wait),
+            reraise=True,
+            before_sleep=self._before_sleep,
+        )
+        for attempt in retrying:
+            with attempt:
+                return self._call_once(method, request_of, api, attempt.retry_state.attempt_number)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def get_or_none(self, method: str, request_of: Callable[[Any], Any]) -> Any:
+        """Like `call` for a read, but None when Google answers 404."""
+        try:
+            return self.call(method, request_of)
+        except PermanentGoogleError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, TransientGoogleError) and exc.retry_after and exc.retry_after > 60:
+            raise exc  # a daily limit: not worth waiting in-process
+
+    def _call_once(self, method: str, request_of: Callable[[Any], Any], api: str, n: int) -> Any:
+        started = time.monotonic()
+        status: int | None = 200
+        reason: str | None = None
+        try:
+            request = request_of(self.service(api))
+            authed = google_auth_httplib2.AuthorizedHttp(
+                self._credentials, http=_thread_http(self._settings.google_http_timeout)
+            )
+            return request.execute(http=authed, num_retries=0)
+        except HttpError as exc:
+            err = classify_http_error(exc, method)
+            status, reason = err.status, err.reason
+            raise err from exc
+        except auth_exceptions.RefreshError as exc:
+            err = refresh_error(exc, method)
+            status, reason = _status_of(err)
+            raise err from exc
+        except auth_exceptions.TransportError as exc:
+            status, reason = None, "transport_error"
+            raise TransientGoogleError(f"Token endpoint unreachable: {exc}", method=method) from exc
+        except NETWORK_ERRORS as exc:
+            status, reason = None, type(exc).__name__
+            raise TransientGoogleError(
+                f"Network error calling Google ({type(exc).__name__})", method=method
+            ) from exc
+        finally:
+            self._record(
+                CallRecord(method, status, reason, int((time.monotonic() - started) * 1000), n)
+            )
+
+
+def refresh_error(exc: auth_exceptions.RefreshError, method: str) -> GoogleError:
+    """What a failed token refresh means: a dead grant needs re-authentication."""
+    data = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
+    code = data.get("error") or ""
+    desc = data.get("error_description") or str(exc.args[0] if exc.args else exc)
+    if getattr(exc, "retryable", False) or code in ("temporarily_unavailable", "server_error"):
+        return TransientGoogleError(f"Token refresh failed: {desc}", reason=code, method=method)
+    hint = "Re-authenticate the instance in the portal (Authenticate Instance)."
+    if code == "unauthorized_client":
+        hint = (
+            "The service account is not delegated for these scopes: add its client id and the "
+            "scopes under Security > API controls > Domain-wide delegation in the Admin console."
+        )
+    return GoogleAuthorizationError(
+        f"Google refused the instance's credentials: {code or desc} ({desc})",
+        status=400 if code else None,
+        reason=code or "refresh_failed",
+        method="oauth2.token",
+        hint=hint,
+    )

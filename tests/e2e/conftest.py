@@ -1,0 +1,165 @@
+"""The whole system, really started: redis-server, the sandbox, gunicorn, a dramatiq worker."""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+
+from bss.crypto import Vault
+from bss.db import session_scope
+from bss.gateway.credentials import REQUIRED_SCOPES
+from bss.instances import create_instance, store_oauth_grant
+from bss.processes import Supervisor, free_port, wait_http
+from bss.settings import Settings
+from bss.tenancy import create_api_key, create_distributor
+
+FINAL = {"succeeded", "failed", "cancelled"}
+
+
+@dataclass
+class Stack:
+    web: str
+    sandbox: str
+    settings: Settings
+
+
+@dataclass
+class Tenant:
+    api_key: str
+    instance: str
+    reseller: str
+    admin: str
+    client_id: str
+    client_secret: str
+    stack: Stack
+
+    def submit(self, operation: str, params: dict[str, Any], **kw: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        if key := kw.pop("idempotency_key", None):
+            headers["Idempotency-Key"] = key
+        body = {
+            "instance": kw.pop("instance", self.instance),
+            "operation": operation,
+            "params": params,
+            **kw,
+        }
+        return requests.post(
+            f"{self.stack.web}/api/v1/jobs", json=body, headers=headers, timeout=10
+        )
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        resp = requests.get(
+            f"{self.stack.web}/api/v1/jobs/{job_id}",
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            timeout=10,
+        )
+        resp.raise_for_status()
+        return resp.json()
+
+    def wait(self, job_id: str, states: set[str] = FINAL, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.job(job_id)
+            if job["state"] in states or time.monotonic() > deadline:
+                return job
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="session")
+def stack(
+    supervisor: Supervisor,
+    database_url: str,
+    redis_url: str,
+    secret_keys: str,
+    sandbox_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Stack:
+    port = free_port()
+    web = f"http://127.0.0.1:{port}"
+    env = {
+        "BSS_HOME": str(tmp_path_factory.mktemp("home")),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "BSS_SECRET_KEYS": secret_keys,
+        "GOOGLE_SANDBOX_URL": sandbox_url,
+        "BSS_PUBLIC_BASE_URLS": web,
+        "BSS_JOB_RETRY_BASE_SECONDS": "0.2",
+        "BSS_JOB_RETRY_MAX_SECONDS": "2",
+        "GOOGLE_HTTP_TIMEOUT": "5",
+    }
+    proc = supervisor.start(
+        "web",
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--threads",
+            "4",
+            "web.wsgi:app",
+        ],
+        env=env,
+    )
+    supervisor.start(
+        "worker",
+        [sys.executable, "-m", "dramatiq", "workers", "--processes", "1", "--threads", "2"],
+        env=env,
+    )
+    wait_http(f"{web}/healthz", proc=proc)
+    settings = Settings(**{k: v for k, v in env.items()})
+    return Stack(web=web, sandbox=sandbox_url, settings=settings)
+
+
+def sandbox_post(sandbox: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    resp = requests.post(sandbox + path, json=body, timeout=10)
+    assert resp.status_code < 300, resp.text
+    return resp.json()
+
+
+@pytest.fixture
+def tenant(stack: Stack, sandbox: str) -> Tenant:
+    """A distributor with an API key and an instance authenticated at a fresh sandbox reseller."""
+    tag = uuid.uuid4().hex[:8]
+    reseller, admin = f"reseller-{tag}.example", f"admin@reseller-{tag}.example"
+    sandbox_post(sandbox, "/_sandbox/resellers", {"domain": reseller, "admin_email": admin})
+    project = sandbox_post(sandbox, "/_sandbox/projects", {"reseller": reseller})["project_id"]
+    client = sandbox_post(
+        sandbox,
+        "/_sandbox/clients",
+        {"project": project, "name": "Provisioning", "redirect_uris": [f"{stack.web}/cb"]},
+    )["web"]
+    grant = sandbox_post(
+        sandbox,
+        "/_sandbox/tokens",
+        {"client_id": client["client_id"], "user": admin, "scopes": list(REQUIRED_SCOPES)},
+    )
+    vault = Vault(stack.settings.secret_keys.split(","))
+    with session_scope(stack.settings.database_url) as s:
+        d = create_distributor(s, name=f"Distributor {tag}")
+        inst = create_instance(
+            s,
+            vault=vault,
+            distributor=d,
+            name="main",
+            client_id=client["client_id"],
+            client_secret=client["client_secret"],
+        )
+        store_oauth_grant(
+            s,
+            inst,
+            vault=vault,
+            refresh_token=grant["refresh_token"],
+            scopes=grant["scope"].split(),
+            authenticated_as=admin,
+        )
+        key = create_api_key(s, distributor=d, label="test")
+    return Tenant(key, "main", reseller, admin, client["client_id"], client["client_secret"], stack)

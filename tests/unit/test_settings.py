@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from bss.settings import Settings
+
+
+def test_every_google_url_defaults_to_google(tmp_path):
+    s = Settings(BSS_HOME=tmp_path)
+    assert s.google_token_uri == "https://oauth2.googleapis.com/token"
+    assert s.google_auth_uri == "https://accounts.google.com/o/oauth2/v2/auth"
+    assert s.api_root("reseller") == "https://reseller.googleapis.com/"
+    assert s.api_root("admin") == "https://admin.googleapis.com/"
+    assert s.database_url == f"sqlite:///{tmp_path / 'bss.db'}"
+
+
+def test_the_sandbox_url_points_every_google_endpoint_at_one_origin(tmp_path):
+    s = Settings(BSS_HOME=tmp_path, GOOGLE_SANDBOX_URL="http://127.0.0.1:8765/")
+    assert s.google_token_uri == "http://127.0.0.1:8765/token"
+    assert s.google_revoke_uri == "http://127.0.0.1:8765/revoke"
+    for api in ("reseller", "admin", "licensing", "gmail"):
+        assert s.api_root(api) == "http://127.0.0.1:8765/"
+
+
+def test_settings_come_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://db/bss")
+    monkeypatch.setenv("BSS_PUBLIC_BASE_URLS", "https://a.example/, https://b.example")
+    s = Settings(BSS_HOME=tmp_path)
+    assert s.database_url == "postgresql+psycopg://db/bss"
+    assert s.base_urls == ["https://a.example", "https://b.example"]

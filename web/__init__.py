@@ -1,0 +1,60 @@
+"""The Flask app: billing API, pages, health."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import g, jsonify, redirect, url_for
+from flask_openapi3 import Info, OpenAPI
+
+from bss.broker import make_broker, send_job
+from bss.crypto import vault_from_settings
+from bss.settings import Settings, get_settings
+from web import api, errors, jobs_page
+
+
+def create_app(settings: Settings | None = None, *, test_config: dict[str, Any] | None = None):
+    """Build the web app for `settings` (default: from the environment)."""
+    settings = settings or get_settings()
+    app = OpenAPI(
+        __name__,
+        info=Info(title="Workspace provisioning API", version="1"),
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
+        doc_prefix="/api/v1",
+        doc_url="/openapi.json",
+        validation_error_status=422,
+        validation_error_callback=errors.validation_error_response,
+    )
+    app.config.update(BSS_SETTINGS=settings)
+    if test_config:
+        app.config.update(test_config)
+    app.extensions["bss.vault"] = vault_from_settings(settings)
+    _broker: list[Any] = []
+
+    def send(job_id: str) -> None:
+        if not _broker:  # built on first use: nothing connects while the app starts
+            _broker.append(app.config.get("BSS_BROKER") or make_broker(settings))
+        send_job(_broker[0], job_id)
+
+    app.extensions["bss.send"] = send
+    app.register_api(api.bp)
+    app.register_blueprint(jobs_page.bp)
+    errors.register(app)
+
+    @app.get("/", doc_ui=False)
+    def index():
+        return redirect(url_for("jobs_page.list_jobs"))
+
+    @app.get("/healthz", doc_ui=False)
+    def healthz():
+        return jsonify(status="ok")
+
+    @app.teardown_appcontext
+    def _close_session(_exc: BaseException | None) -> None:
+        session = g.pop("db", None)
+        if session is not None:
+            session.close()
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return app

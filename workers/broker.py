@@ -1,0 +1,11 @@
+"""The Dramatiq broker of the worker processes, built by bss from the settings."""
+
+from __future__ import annotations
+
+import dramatiq
+
+from bss.broker import make_broker
+from bss.settings import get_settings
+
+broker = make_broker(get_settings())
+dramatiq.set_broker(broker)
