@@ -1,0 +1,32 @@
+"""python -m bss.sandbox --host 127.0.0.1 --port 8765 [--state FILE]"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from bss.sandbox.app import serve
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bss.sandbox", description="Run the local Google sandbox."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--state",
+        metavar="FILE",
+        default=None,
+        help="load state from FILE at start, save it after changes and on exit",
+    )
+    parser.add_argument("--quiet", action="store_true", help="do not log each request")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.quiet:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    serve(args.host, args.port, state_file=args.state)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""The sandbox's composition root: create_app() and serve()."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import socket
+import threading
+
+from flask import Flask, Response, g, request
+from werkzeug.serving import make_server
+
+from bss.sandbox import faults
+from bss.sandbox.clock import rfc3339
+from bss.sandbox.errors import ApiError, DropConnection, OAuthError, SandboxError
+from bss.sandbox.state import State
+
+log = logging.getLogger("bss.sandbox")
+
+#: Request-environ key marking a call made from inside a /batch request.
+IN_BATCH = "sandbox.in_batch"
+
+
+def _drop(error: DropConnection) -> Response:
+    """Close the client's socket without an answer (or tell the enclosing batch to)."""
+    g.dropped = True
+    if not request.environ.get(IN_BATCH):
+        sock = request.environ.get("werkzeug.socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+    return error.response()
+
+
+def _sandbox_error(error: SandboxError) -> Response:
+    if isinstance(error, ApiError):
+        g.error_reason = error.reason
+    elif isinstance(error, OAuthError):
+        g.error_reason = error.error
+    return error.response()
+
+
+def _log_call(response: Response) -> Response:
+    call = g.pop("call", None)
+    if call is not None:
+        from bss.sandbox.state import current_state
+
+        state = current_state()
+        dropped = g.get("dropped", False)
+        entry = dict(
+            call,
+            time=rfc3339(state.clock.now()),
+            status=None if dropped else response.status_code,
+            reason="connection dropped" if dropped else g.get("error_reason"),
+            batch=bool(request.environ.get(IN_BATCH)),
+        )
+        with state.lock:
+            state.calls.append(entry)
+    return response
+
+
+def _save(response: Response) -> Response:
+    from bss.sandbox.state import current_state
+
+    state = current_state()
+    if state.state_file and request.method != "GET" and not request.environ.get(IN_BATCH):
+        try:
+            state.save()
+        except OSError:
+            log.exception("could not save the sandbox state to %s", state.state_file)
+    return response
+
+
+def create_app(*, state_file: str | None = None) -> Flask:
+    """A Flask app serving Google's side and the /_sandbox/ control API from one origin."""
+    from bss.sandbox import control, control_ops, customers, oauth
+
+    app = Flask(__name__)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    state = State(state_file=state_file)
+    state.load()
+    app.extensions["sandbox"] = state
+    for module in (oauth, control, control_ops, customers):
+        app.register_blueprint(module.bp)
+    app.register_error_handler(DropConnection, _drop)
+    app.register_error_handler(SandboxError, _sandbox_error)
+    app.after_request(_log_call)
+    app.after_request(_save)
+    return app
+
+
+def serve(host: str, port: int, *, state_file: str | None = None) -> None:
+    """Serve the sandbox until SIGINT or SIGTERM; saves the state file on the way out."""
+    app = create_app(state_file=state_file)
+    server = make_server(host, port, app, threaded=True)
+    state: State = app.extensions["sandbox"]
+    stop = threading.Event()
+
+    def shut_down(signum: int, frame: object) -> None:
+        if not stop.is_set():
+            stop.set()
+            faults.stopping.set()
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, shut_down)
+        signal.signal(signal.SIGTERM, shut_down)
+    log.info("Google sandbox on http://%s:%s/ (overview at /_sandbox/)", host, server.port)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        state.save()
+        faults.stopping.clear()

@@ -1,0 +1,174 @@
+"""The control API's operator side: faults, latency, quotas, clock, state and call log."""
+
+from __future__ import annotations
+
+import fnmatch
+
+from flask import Blueprint, Response, request
+
+from bss.sandbox import faults
+from bss.sandbox.clock import rfc3339
+from bss.sandbox.control import payload, project_view, reseller_summary
+from bss.sandbox.errors import ControlError, json_response
+from bss.sandbox.model import public, user_view
+from bss.sandbox.state import State, current_state
+
+bp = Blueprint("control_ops", __name__, url_prefix="/_sandbox")
+
+
+@bp.post("/faults")
+def add_fault() -> Response:
+    state = current_state()
+    with state.lock:
+        rule = faults.add_fault(state, payload())
+    return json_response({"id": rule["id"], "rule": rule})
+
+
+@bp.get("/faults")
+def list_faults() -> Response:
+    state = current_state()
+    with state.lock:
+        return json_response({"faults": list(state.faults)})
+
+
+@bp.delete("/faults")
+def clear_faults() -> Response:
+    state = current_state()
+    with state.lock:
+        state.faults.clear()
+    return json_response({"ok": True})
+
+
+@bp.delete("/faults/<fault_id>")
+def delete_fault(fault_id: str) -> Response:
+    state = current_state()
+    with state.lock:
+        state.faults[:] = [r for r in state.faults if r["id"] != fault_id]
+    return json_response({"ok": True})
+
+
+@bp.post("/latency")
+def set_latency() -> Response:
+    state = current_state()
+    with state.lock:
+        rule = faults.add_latency(state, payload())
+    return json_response(rule)
+
+
+@bp.post("/quotas")
+def set_quota() -> Response:
+    state = current_state()
+    with state.lock:
+        rule = faults.set_quota(state, payload())
+    return json_response(rule)
+
+
+@bp.post("/clock")
+def advance_clock() -> Response:
+    data = payload()
+    seconds = data.get("advance_seconds", 0)
+    if not isinstance(seconds, int | float) or seconds < 0:
+        raise ControlError(400, "advance_seconds must be a non-negative number")
+    state = current_state()
+    with state.lock:
+        now = state.clock.advance(seconds)
+    return json_response({"now": rfc3339(now), "epoch": now, "offset": state.clock.offset})
+
+
+def customer_summary(customer: dict) -> dict:
+    return dict(
+        public(customer),
+        reseller=customer["_reseller"],
+        tos_accepted=customer["_tos_accepted"],
+        transfer_token=(customer["_transfer_token"] or {}).get("token"),
+    )
+
+
+def state_view(state: State) -> dict:
+    """Everything Google holds now (secrets included: this is Google's side)."""
+    from bss.sandbox.subscriptions import subscription_view
+
+    now = state.clock.now()
+    clients = [dict(c) for c in state.clients.values() if c["kind"] == "web"]
+    service_accounts = [
+        {
+            "client_id": c["client_id"],
+            "client_email": c["client_email"],
+            "project": c["project"],
+            "key_ids": sorted(c["keys"]),
+        }
+        for c in state.clients.values()
+        if c["kind"] == "service_account"
+    ]
+    refresh = [
+        {
+            "client_id": r["client_id"],
+            "user": r["user"],
+            "scopes": r["scopes"],
+            "issued_at": rfc3339(r["issued_at"]),
+            "expires_at": rfc3339(r["expires_at"]) if r["expires_at"] else None,
+            "token_prefix": r["token"][:12],
+        }
+        for r in sorted(state.refresh_tokens.values(), key=lambda r: r["seq"])
+    ]
+    return {
+        "now": rfc3339(now),
+        "resellers": [reseller_summary(state, r) for r in state.resellers.values()],
+        "projects": [project_view(p) for p in state.projects.values()],
+        "clients": clients,
+        "service_accounts": service_accounts,
+        "delegations": [
+            {"domain": d, "client_id": cid, "scopes": scopes}
+            for d, entry in state.delegations.items()
+            for cid, scopes in entry.items()
+        ],
+        "customers": [customer_summary(c) for c in state.customers.values()],
+        "subscriptions": [
+            dict(subscription_view(state, s), reseller=s["_reseller"])
+            for s in state.subscriptions.values()
+        ],
+        "users": [user_view(u) for u in state.users.values()],
+        "licenses": [public(lic) for lic in state.licenses.values()],
+        "sent_mail": [public(m) for m in state.mail.values()],
+        "tokens": {
+            "access_tokens_live": sum(
+                1 for r in state.access_tokens.values() if r["expires_at"] > now
+            ),
+            "refresh_tokens": refresh,
+            "grants": [
+                {"user": k.split("|", 1)[0], "client_id": k.split("|", 1)[1], "scopes": v}
+                for k, v in state.grants.items()
+            ],
+        },
+        "faults": list(state.faults),
+        "latency": list(state.latency),
+        "quotas": list(state.quotas.values()),
+    }
+
+
+@bp.get("/state")
+def get_state() -> Response:
+    state = current_state()
+    with state.lock:
+        return json_response(state_view(state))
+
+
+@bp.get("/calls")
+def get_calls() -> Response:
+    """The call log, oldest first; ?method=<glob> filters, ?limit=N keeps the last N."""
+    state = current_state()
+    pattern = request.args.get("method")
+    with state.lock:
+        calls = [c for c in state.calls if not pattern or fnmatch.fnmatchcase(c["method"], pattern)]
+    limit = request.args.get("limit", type=int)
+    if limit:
+        calls = calls[-limit:]
+    return json_response({"calls": calls})
+
+
+@bp.delete("/calls")
+def clear_calls() -> Response:
+    state = current_state()
+    with state.lock:
+        state.calls.clear()
+    return json_response({"ok": True})
