@@ -16,7 +16,10 @@ from bss.settings import get_settings
 @click.group()
 def main() -> None:
     """Google Workspace reseller provisioning: web, workers, scheduler, sandbox and tools."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def _log_at(level: int) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
 @main.command()
@@ -27,6 +30,7 @@ def demo(port: int, sandbox_port: int, worker_threads: int) -> None:
     """Run everything locally: embedded Redis, SQLite, the sandbox, web, worker, scheduler."""
     from bss.demo import run_demo
 
+    _log_at(logging.WARNING)  # the banner is the demo's output; the processes log to files
     run_demo(get_settings(), port=port, sandbox_port=sandbox_port, worker_threads=worker_threads)
 
 
@@ -53,6 +57,7 @@ def sandbox(host: str, port: int, state_file: str | None) -> None:
     """Run the local stand-in for Google's OAuth and Workspace APIs."""
     from bss.sandbox import serve
 
+    _log_at(logging.INFO)
     serve(host, port, state_file=state_file)
 
 
@@ -80,6 +85,7 @@ def scheduler() -> None:
     from bss.broker import make_broker, send_job
     from bss.scheduler import run_forever
 
+    _log_at(logging.INFO)
     settings = get_settings()
     broker = make_broker(settings)
     stop = threading.Event()
@@ -105,6 +111,72 @@ def api_keys_create(distributor: str, label: str) -> None:
     with session_scope(get_settings().database_url) as s:
         key = create_api_key(s, distributor=distributor_by_slug(s, distributor), label=label)
     click.echo(key)
+
+
+@api_keys.command("list")
+@click.argument("distributor")
+def api_keys_list(distributor: str) -> None:
+    """List DISTRIBUTOR's API keys (prefix, label, created, last used, revoked)."""
+    from bss.db import session_scope
+    from bss.models.base import iso
+    from bss.tenancy import distributor_by_slug, list_api_keys
+
+    with session_scope(get_settings().database_url) as s:
+        for k in list_api_keys(s, distributor=distributor_by_slug(s, distributor)):
+            state = f"revoked {iso(k.revoked_at)}" if k.revoked_at else "active"
+            used = iso(k.last_used_at) or "never"
+            click.echo(
+                f"{k.id}\t{k.prefix}…\t{k.label or '-'}\t{iso(k.created_at)}\t{used}\t{state}"
+            )
+
+
+@api_keys.command("revoke")
+@click.argument("distributor")
+@click.argument("key")
+def api_keys_revoke(distributor: str, key: str) -> None:
+    """Revoke DISTRIBUTOR's API key KEY (its id or its prefix, as `list` shows them)."""
+    from bss.db import session_scope
+    from bss.errors import BssError
+    from bss.tenancy import distributor_by_slug, revoke_api_key
+
+    try:
+        with session_scope(get_settings().database_url) as s:
+            k = revoke_api_key(s, distributor=distributor_by_slug(s, distributor), key_id=key)
+            click.echo(f"Revoked API key {k.id} ({k.prefix}…).")
+    except BssError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@main.group()
+def webhooks() -> None:
+    """Webhooks to a distributor's billing system."""
+
+
+@webhooks.command("set")
+@click.argument("distributor")
+@click.argument("url")
+@click.option("--secret", default=None, help="Signing secret (default: a new one, shown once).")
+def webhooks_set(distributor: str, url: str, secret: str | None) -> None:
+    """Send DISTRIBUTOR's job and instance events to URL, signed with a secret."""
+    from bss.crypto import vault_from_settings
+    from bss.db import session_scope
+    from bss.errors import BssError
+    from bss.tenancy import distributor_by_slug
+    from bss.webhooks import configure_webhook
+
+    settings = get_settings()
+    try:
+        with session_scope(settings.database_url) as s:
+            shown = configure_webhook(
+                s,
+                distributor=distributor_by_slug(s, distributor),
+                vault=vault_from_settings(settings),
+                url=url,
+                secret=secret,
+            )
+    except BssError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Webhook set. Signing secret (shown once): {shown}")
 
 
 @main.group()

@@ -25,7 +25,7 @@ GOOGLE_API_ROOTS = {
 class Settings(BaseSettings):
     """Configuration of every process, from the environment (and an optional `.env`)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     environment: str = Field("development", alias="BSS_ENV")
     home: Path = Field(Path("var"), alias="BSS_HOME")
@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     secret_keys: str = Field("", alias="BSS_SECRET_KEYS")
     session_secret: str = Field("", alias="BSS_SESSION_SECRET")
     public_base_urls: str = Field("http://127.0.0.1:8000", alias="BSS_PUBLIC_BASE_URLS")
+    # The portal's own OAuth client for Sign in with Google (empty: the button is hidden).
+    google_signin_client_id: str = Field("", alias="GOOGLE_SIGNIN_CLIENT_ID")
+    google_signin_client_secret: str = Field("", alias="GOOGLE_SIGNIN_CLIENT_SECRET")
+    portal_session_hours: float = Field(12.0, alias="BSS_PORTAL_SESSION_HOURS")
 
     google_sandbox_url: str = Field("", alias="GOOGLE_SANDBOX_URL")
     google_auth_uri: str = Field(GOOGLE_AUTH_URI, alias="GOOGLE_AUTH_URI")
@@ -56,6 +60,15 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(15.0, alias="BSS_SWEEP_INTERVAL_SECONDS")
     # A queued job whose message has not been picked up after this long is sent again.
     resend_after_seconds: float = Field(60.0, alias="BSS_RESEND_AFTER_SECONDS")
+    # A job attempt running longer than this is interrupted and retried (it must stay below
+    # the lease, so that no second worker starts it while the first is still at work).
+    job_time_limit_seconds: int = Field(240, alias="BSS_JOB_TIME_LIMIT_SECONDS")
+    # Access tokens are reused until this many seconds before they expire.
+    token_refresh_margin_seconds: int = Field(300, alias="BSS_TOKEN_REFRESH_MARGIN_SECONDS")
+    webhook_max_attempts: int = Field(8, alias="BSS_WEBHOOK_MAX_ATTEMPTS")
+    webhook_retry_base_seconds: float = Field(5.0, alias="BSS_WEBHOOK_RETRY_BASE_SECONDS")
+    webhook_retry_max_seconds: float = Field(3600.0, alias="BSS_WEBHOOK_RETRY_MAX_SECONDS")
+    webhook_timeout_seconds: float = Field(10.0, alias="BSS_WEBHOOK_TIMEOUT_SECONDS")
 
     @model_validator(mode="after")
     def _apply_sandbox(self) -> Settings:
