@@ -11,6 +11,7 @@ import threading
 from flask import Flask, Response, g, request
 from werkzeug.serving import make_server
 
+from bss.sandbox import batch as batch_module
 from bss.sandbox import faults
 from bss.sandbox.clock import rfc3339
 from bss.sandbox.errors import ApiError, DropConnection, OAuthError, SandboxError
@@ -19,7 +20,7 @@ from bss.sandbox.state import State
 log = logging.getLogger("bss.sandbox")
 
 #: Request-environ key marking a call made from inside a /batch request.
-IN_BATCH = "sandbox.in_batch"
+IN_BATCH = batch_module.IN_BATCH
 
 
 def _drop(error: DropConnection) -> Response:
@@ -74,14 +75,36 @@ def _save(response: Response) -> Response:
 
 def create_app(*, state_file: str | None = None) -> Flask:
     """A Flask app serving Google's side and the /_sandbox/ control API from one origin."""
-    from bss.sandbox import control, control_ops, customers, oauth
+    from bss.sandbox import (
+        batch,
+        consent,
+        control,
+        control_ops,
+        customers,
+        directory,
+        gmail,
+        licensing,
+        oauth,
+        subscriptions,
+    )
 
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     state = State(state_file=state_file)
     state.load()
     app.extensions["sandbox"] = state
-    for module in (oauth, control, control_ops, customers):
+    for module in (
+        oauth,
+        consent,
+        control,
+        control_ops,
+        customers,
+        subscriptions,
+        directory,
+        licensing,
+        gmail,
+        batch,
+    ):
         app.register_blueprint(module.bp)
     app.register_error_handler(DropConnection, _drop)
     app.register_error_handler(SandboxError, _sandbox_error)

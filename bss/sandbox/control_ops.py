@@ -9,7 +9,7 @@ from flask import Blueprint, Response, request
 from bss.sandbox import faults
 from bss.sandbox.clock import rfc3339
 from bss.sandbox.control import payload, project_view, reseller_summary
-from bss.sandbox.errors import ControlError, json_response
+from bss.sandbox.errors import ControlError, SandboxError, json_response
 from bss.sandbox.model import public, user_view
 from bss.sandbox.state import State, current_state
 
@@ -172,3 +172,139 @@ def clear_calls() -> Response:
     with state.lock:
         state.calls.clear()
     return json_response({"ok": True})
+
+
+#: Days a customerAuthToken stays valid.
+TRANSFER_TOKEN_DAYS = 30
+
+
+def _customer(state: State, key: str) -> dict:
+    customer = state.customer(key)
+    if customer is None:
+        raise ControlError(404, f"no customer {key!r}")
+    return customer
+
+
+@bp.post("/customers")
+def create_customer() -> Response:
+    """A customer made outside our reseller: another reseller's (``reseller``) or direct (null).
+
+    Such customers have accepted Google's terms already unless ``tos_accepted`` is false.
+    """
+    from bss.sandbox.catalog import plan_name, seats
+    from bss.sandbox.control import required
+    from bss.sandbox.model import DOMAIN_RE, new_customer
+    from bss.sandbox.subscriptions import new_subscription, subscription_view
+
+    data = payload()
+    domain = required(data, "customerDomain").lower()
+    if not DOMAIN_RE.match(domain):
+        raise ControlError(400, f"{domain!r} is not a domain name")
+    state = current_state()
+    with state.lock:
+        reseller = data.get("reseller")
+        if reseller is not None and reseller.lower() not in state.resellers:
+            raise ControlError(404, f"no reseller {reseller!r}")
+        if state.customer(domain):
+            raise ControlError(409, f"{domain} exists already")
+        customer = new_customer(
+            state,
+            domain=domain,
+            reseller=reseller.lower() if reseller else None,
+            customer_type=data.get("customerType", "domain"),
+            alternate_email=data.get("alternateEmail", f"contact@{domain}.invalid"),
+            postal_address=data.get("postalAddress")
+            or {
+                "contactName": "Sandbox Contact",
+                "organizationName": domain,
+                "postalCode": "94043",
+                "countryCode": "US",
+            },
+            tos_accepted=bool(data.get("tos_accepted", True)),
+        )
+        admins = []
+        if data.get("admin_email"):
+            admins.append(_customer_user(state, customer, data["admin_email"], True))
+        created = []
+        for spec in data.get("subscriptions", []):
+            try:
+                plan = plan_name(
+                    spec.get("planName") or (spec.get("plan") or {}).get("planName"),
+                    sku_id=spec.get("skuId"),
+                )
+                block = seats(spec.get("seats"), plan=plan)
+                sub = new_subscription(
+                    state, customer, sku_id=spec["skuId"], plan=plan, seats=block
+                )
+            except (KeyError, SandboxError) as error:
+                raise ControlError(400, f"bad subscription {spec!r}: {error}") from error
+            created.append(subscription_view(state, sub))
+        return json_response(dict(customer_summary(customer), admins=admins, subscriptions=created))
+
+
+def _customer_user(state: State, customer: dict, email: str, admin: bool) -> str:
+    from bss.sandbox.model import new_user, on_domain
+
+    if not on_domain(email, customer["customerDomain"]):
+        raise ControlError(400, "the user must be on the customer's domain")
+    if state.user(email):
+        raise ControlError(409, f"{email} exists already")
+    local = email.split("@", 1)[0]
+    return new_user(
+        state,
+        email=email,
+        customer_id=customer["customerId"],
+        is_admin=admin,
+        given_name=local.capitalize(),
+        family_name="User",
+    )["primaryEmail"]
+
+
+@bp.post("/customers/<key>/users")
+def add_customer_user(key: str) -> Response:
+    data = payload()
+    state = current_state()
+    with state.lock:
+        customer = _customer(state, key)
+        email = _customer_user(
+            state, customer, str(data.get("email", "")), bool(data.get("admin", False))
+        )
+        return json_response({"email": email, "customerId": customer["customerId"]})
+
+
+@bp.post("/customers/<key>/accept-tos")
+def accept_tos(key: str) -> Response:
+    """The customer's admin accepts Google's terms: pending subscriptions become ACTIVE."""
+    state = current_state()
+    activated = []
+    with state.lock:
+        customer = _customer(state, key)
+        customer["_tos_accepted"] = True
+        for sub in state.subscriptions.values():
+            if (
+                sub["customerId"] == customer["customerId"]
+                and "PENDING_TOS_ACCEPTANCE" in sub["suspensionReasons"]
+            ):
+                sub["suspensionReasons"].remove("PENDING_TOS_ACCEPTANCE")
+                if not sub["suspensionReasons"]:
+                    sub["status"] = "ACTIVE"
+                activated.append(sub["subscriptionId"])
+    return json_response({"customerId": customer["customerId"], "activated": activated})
+
+
+@bp.post("/customers/<key>/transfer-token")
+def transfer_token(key: str) -> Response:
+    """The customer's admin generates a transfer token for a new reseller."""
+    state = current_state()
+    with state.lock:
+        customer = _customer(state, key)
+        token = state.random_token(24)
+        expires = state.clock.now() + TRANSFER_TOKEN_DAYS * 24 * 3600
+        customer["_transfer_token"] = {"token": token, "expires_at": expires}
+    return json_response(
+        {
+            "customerId": customer["customerId"],
+            "customerAuthToken": token,
+            "expires": rfc3339(expires),
+        }
+    )

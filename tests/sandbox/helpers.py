@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import googleapiclient
 import requests
@@ -138,3 +140,74 @@ def customer_body(domain: str, **overrides: Any) -> dict:
     }
     body.update(overrides)
     return body
+
+
+class _FormParser(HTMLParser):
+    """Reads the consent form the way a browser would submit it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.action = ""
+        self.fields: list[tuple[str, str]] = []
+        self.checkboxes: list[str] = []
+        self.accounts: list[str] = []
+        self.selected_account = ""
+        self._in_select = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.action = a.get("action", "")
+        elif tag == "input" and a.get("type") == "hidden":
+            self.fields.append((a["name"], a.get("value", "")))
+        elif tag == "input" and a.get("type") == "checkbox" and "checked" in a:
+            self.checkboxes.append(a["value"])
+        elif tag == "select" and a.get("name") == "account":
+            self._in_select = True
+        elif tag == "option" and self._in_select:
+            self.accounts.append(a["value"])
+            if "selected" in a:
+                self.selected_account = a["value"]
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "select":
+            self._in_select = False
+
+
+def consent_page(url: str, session: requests.Session | None = None) -> tuple[Any, Any]:
+    """GET the authorization URL like a browser: (response, parsed consent form)."""
+    http = session or requests.Session()
+    response = http.get(url, allow_redirects=False, timeout=10)
+    parser = _FormParser()
+    parser.feed(response.text)
+    return response, parser
+
+
+def consent(
+    origin: str,
+    url: str,
+    *,
+    action: str = "allow",
+    untick: tuple[str, ...] = (),
+    account: str | None = None,
+    session: requests.Session | None = None,
+) -> str:
+    """Open the consent page, submit it like a browser, and return the redirect Location.
+
+    When Google skips the page (consent given before), the Location comes straight back.
+    """
+    http = session or requests.Session()
+    page, form = consent_page(url, http)
+    if page.status_code == 302:
+        return page.headers["Location"]
+    assert page.status_code == 200, page.text
+    fields = list(form.fields)
+    fields += [("scope", s) for s in form.checkboxes if s not in untick]
+    fields += [("account", account or form.selected_account), ("action", action)]
+    response = http.post(origin + form.action, data=fields, allow_redirects=False, timeout=10)
+    assert response.status_code == 302, response.text
+    return response.headers["Location"]
+
+
+def query_of(location: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlparse(location).query).items()}

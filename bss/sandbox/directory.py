@@ -1,0 +1,138 @@
+"""Admin SDK Directory API: users insert / get / list / delete / makeAdmin."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from bss.sandbox.api import api_method, body, caller, no_content, ok, page
+from bss.sandbox.errors import ApiError, bad_request, conflict, forbidden, not_found
+from bss.sandbox.model import EMAIL_RE, email_domain, etag, new_user, user_view
+from bss.sandbox.state import State, current_state
+
+bp = Blueprint("directory", __name__, url_prefix="/admin/directory/v1")
+
+NOT_AUTHORIZED = "Not Authorized to access this resource/api"
+
+
+def reachable(state: State) -> set[str]:
+    """Customers the caller administers (its reseller's customers and its own domain)."""
+    return state.administered_customers(caller().user)
+
+
+def user_in_reach(state: State, key: str) -> dict:
+    """A user the caller may manage: 403 outside its customers, 404 if there is no such user."""
+    allowed = reachable(state)
+    if "@" in key:
+        customer = state.customer(email_domain(key))
+        if customer is None or customer["customerId"] not in allowed:
+            raise forbidden(NOT_AUTHORIZED)
+    user = state.user(key)
+    if user is None:
+        raise not_found("Resource Not Found: userKey")
+    if user["customerId"] not in allowed:
+        raise forbidden(NOT_AUTHORIZED)
+    return user
+
+
+@bp.post("/users")
+@api_method("directory.users.insert")
+def insert_user() -> Response:
+    state = current_state()
+    data = body()
+    email = str(data.get("primaryEmail") or "")
+    if not EMAIL_RE.match(email):
+        raise bad_request("Invalid Input: primary_user_email")
+    name = data.get("name") or {}
+    for field, label in (("givenName", "GivenName"), ("familyName", "FamilyName")):
+        if not str(name.get(field) or "").strip():
+            raise bad_request(f"Invalid Given/Family Name: {label}")
+    password = data.get("password")
+    if not isinstance(password, str) or not password:
+        raise bad_request("Invalid Password", reason="required")
+    if not data.get("hashFunction") and not 8 <= len(password) <= 100:
+        raise bad_request("Invalid Password")
+    customer = state.customer(email_domain(email))
+    if customer is None:
+        raise bad_request("Domain not found.")
+    if customer["customerId"] not in reachable(state):
+        raise forbidden(NOT_AUTHORIZED)
+    if state.user(email):
+        raise conflict("Entity already exists.")
+    user = new_user(
+        state,
+        email=email,
+        customer_id=customer["customerId"],
+        given_name=name["givenName"].strip(),
+        family_name=name["familyName"].strip(),
+        password=password,
+        extra=data,
+    )
+    return ok(user_view(user))
+
+
+@bp.get("/users/<userKey>")
+@api_method("directory.users.get")
+def get_user(userKey: str) -> Response:  # noqa: N803 - the discovery name
+    state = current_state()
+    return ok(user_view(user_in_reach(state, userKey)))
+
+
+@bp.get("/users")
+@api_method("directory.users.list")
+def list_users() -> Response:
+    state = current_state()
+    customer_key, domain = request.args.get("customer"), request.args.get("domain")
+    if customer_key == "my_customer":
+        me = state.user(caller().user)
+        customer = state.customers.get(me["customerId"]) if me else None
+    elif customer_key:
+        customer = state.customer(customer_key)
+    elif domain:
+        customer = state.customer(domain)
+    else:
+        raise bad_request("Bad Request", reason="badRequest")
+    if customer is None:
+        raise bad_request("Bad Request", reason="badRequest")
+    if customer["customerId"] not in reachable(state):
+        raise forbidden(NOT_AUTHORIZED)
+    users = sorted(
+        (u for u in state.users.values() if u["customerId"] == customer["customerId"]),
+        key=lambda u: u["primaryEmail"],
+    )
+    if domain:
+        users = [u for u in users if email_domain(u["primaryEmail"]) == domain.lower()]
+    chunk, next_token = page(users, default=100, maximum=500)
+    answer: dict = {"kind": "admin#directory#users"}
+    views = [user_view(u) for u in chunk]
+    answer["etag"] = etag({"users": [v["etag"] for v in views]})
+    if views:
+        answer["users"] = views
+    if next_token:
+        answer["nextPageToken"] = next_token
+    return ok(answer)
+
+
+@bp.delete("/users/<userKey>")
+@api_method("directory.users.delete")
+def delete_user(userKey: str) -> Response:  # noqa: N803
+    state = current_state()
+    user = user_in_reach(state, userKey)
+    email = user["primaryEmail"]
+    del state.users[email]
+    for key in [k for k, v in state.licenses.items() if v["userId"] == email]:
+        del state.licenses[key]
+    for key in [k for k, v in state.access_tokens.items() if v["user"] == email]:
+        del state.access_tokens[key]
+    return no_content()
+
+
+@bp.post("/users/<userKey>/makeAdmin")
+@api_method("directory.users.makeAdmin")
+def make_admin(userKey: str) -> Response:  # noqa: N803
+    state = current_state()
+    user = user_in_reach(state, userKey)
+    status = body().get("status")
+    if not isinstance(status, bool):
+        raise ApiError(400, "invalid", "Invalid Input: status")
+    user["isAdmin"] = status
+    return no_content()

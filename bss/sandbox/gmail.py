@@ -1,0 +1,113 @@
+"""Gmail API: users.messages.send, keeping every message for inspection."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.policy
+import secrets
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import getaddresses
+
+from flask import Blueprint, Response, request
+
+from bss.sandbox.api import api_method, body, caller, ok
+from bss.sandbox.clock import rfc3339
+from bss.sandbox.errors import ApiError, forbidden
+from bss.sandbox.state import current_state
+
+bp = Blueprint("gmail", __name__)
+
+RAW_REQUIRED = "'raw' RFC822 payload message string or uploading message via /upload/* URL required"
+
+
+def invalid(message: str) -> ApiError:
+    return ApiError(400, "invalidArgument", message)
+
+
+def _decode(raw: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+    except (binascii.Error, ValueError):
+        raise invalid("Invalid value for ByteString: " + raw[:20]) from None
+
+
+def _text(message: EmailMessage) -> tuple[str, str | None]:
+    """The plain-text body (and the HTML body, if any) of a parsed message."""
+    plain = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    text = plain.get_content() if plain is not None else ""
+    return text, html.get_content() if html is not None else None
+
+
+def _raw_from_request() -> bytes:
+    """The RFC 822 bytes: JSON {"raw"}, or a media upload (uploadType=media or multipart)."""
+    upload = request.args.get("uploadType")
+    if upload == "media":
+        return request.get_data()
+    if upload == "multipart":
+        ctype = request.headers.get("Content-Type", "")
+        whole = b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + request.get_data()
+        parsed = BytesParser(policy=email.policy.compat32).parsebytes(whole)
+        parts = parsed.get_payload() if parsed.is_multipart() else []
+        if len(parts) == 2:
+            return parts[1].get_payload(decode=False).encode()
+        raise invalid(RAW_REQUIRED)
+    raw = body().get("raw")
+    if not isinstance(raw, str) or not raw:
+        raise invalid(RAW_REQUIRED)
+    return _decode(raw)
+
+
+def send(userId: str) -> Response:  # noqa: N803 - the discovery name
+    state = current_state()
+    me = caller().user
+    if userId not in ("me", me) and userId.lower() != me:
+        raise forbidden(f"Delegation denied for {userId}")
+    account = state.user(me)
+    if account is None:  # e.g. a service account without domain-wide delegation
+        raise ApiError(400, "failedPrecondition", "Precondition check failed.")
+    data = _raw_from_request()
+    message = BytesParser(policy=email.policy.default).parsebytes(data)
+    recipients = {
+        field: [addr for _, addr in getaddresses(message.get_all(field, [])) if addr]
+        for field in ("To", "Cc", "Bcc")
+    }
+    if not any(recipients.values()):
+        raise invalid("Recipient address required")
+    text, html = _text(message)
+    message_id = secrets.token_hex(8)
+    senders = [addr for _, addr in getaddresses(message.get_all("From", [])) if addr]
+    stored = {
+        "id": message_id,
+        "threadId": message_id,
+        "labelIds": ["SENT"],
+        "sender": account["primaryEmail"],
+        # Gmail sends as the authenticated account whatever the From header claims.
+        "from": account["primaryEmail"]
+        if not senders or senders[0].lower() != account["primaryEmail"]
+        else senders[0],
+        "to": recipients["To"],
+        "cc": recipients["Cc"],
+        "bcc": recipients["Bcc"],
+        "subject": str(message.get("Subject", "")),
+        "body": text,
+        "html": html,
+        "sent_at": rfc3339(state.clock.now()),
+        "size": len(data),
+    }
+    state.mail[message_id] = stored
+    return ok({"id": message_id, "threadId": message_id, "labelIds": ["SENT"]})
+
+
+@bp.post("/gmail/v1/users/<userId>/messages/send")
+@api_method("gmail.users.messages.send")
+def send_message(userId: str) -> Response:  # noqa: N803
+    return send(userId)
+
+
+@bp.post("/upload/gmail/v1/users/<userId>/messages/send")
+@api_method("gmail.users.messages.send")
+def upload_message(userId: str) -> Response:  # noqa: N803
+    return send(userId)
