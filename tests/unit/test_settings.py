@@ -26,3 +26,13 @@ def test_settings_come_from_the_environment(monkeypatch, tmp_path):
     s = Settings(BSS_HOME=tmp_path)
     assert s.database_url == "postgresql+psycopg://db/bss"
     assert s.base_urls == ["https://a.example", "https://b.example"]
+
+
+def test_unrelated_environment_variables_do_not_leak_into_settings(monkeypatch):
+    # HOME is set in every shell; it must not be taken for BSS_HOME.
+    monkeypatch.setenv("HOME", "/somewhere/else")
+    monkeypatch.delenv("BSS_HOME", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    s = Settings()
+    assert str(s.home) == "var"
+    assert s.database_url == "sqlite:///var/bss.db"
