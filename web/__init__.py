@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import g, jsonify, redirect, url_for
+from flask import g, redirect, url_for
 from flask_openapi3 import Info, OpenAPI
 
 from bss.broker import make_broker, send_job
 from bss.crypto import vault_from_settings
 from bss.settings import Settings, get_settings
-from web import api, errors, jobs_page
+from web import api, errors, jobs_page, ops
 
 
 def create_app(settings: Settings | None = None, *, test_config: dict[str, Any] | None = None):
@@ -40,15 +40,12 @@ def create_app(settings: Settings | None = None, *, test_config: dict[str, Any] 
     app.extensions["bss.send"] = send
     app.register_api(api.bp)
     app.register_blueprint(jobs_page.bp)
+    app.register_blueprint(ops.bp)
     errors.register(app)
 
     @app.get("/", doc_ui=False)
     def index():
         return redirect(url_for("jobs_page.list_jobs"))
-
-    @app.get("/healthz", doc_ui=False)
-    def healthz():
-        return jsonify(status="ok")
 
     @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:

@@ -1,0 +1,124 @@
+"""What operators watch: queue depths from the broker, jobs from the database, workers alive."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import redis
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from bss.models import Job, JobState, utcnow
+
+NAMESPACE = "dramatiq"
+# Worker processes write a heartbeat every HEARTBEAT_INTERVAL_S; missing it for
+# HEARTBEAT_TIMEOUT_S counts as dead. (Dramatiq's own heartbeats also count processes that only
+# enqueue, such as the web app, so they cannot tell workers apart.)
+HEARTBEAT_INTERVAL_S = 10
+HEARTBEAT_TIMEOUT_S = 35
+WORKERS_SEEN_KEY = "bss:workers:seen"
+WORKERS_INFO_KEY = "bss:workers:info"
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """One Dramatiq queue as the broker holds it."""
+
+    name: str
+    ready: int
+    delayed: int
+    in_progress: int
+    dead: int
+    oldest_age_seconds: float | None
+
+
+def _oldest_age(client: redis.Redis, queue: str, now_ms: float) -> float | None:
+    first = client.lindex(f"{NAMESPACE}:{queue}", 0)
+    if first is None:
+        return None
+    raw = client.hget(f"{NAMESPACE}:{queue}.msgs", first)
+    if raw is None:
+        return None
+    try:
+        sent_ms = float(json.loads(raw)["message_timestamp"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    return max(0.0, (now_ms - sent_ms) / 1000)
+
+
+def queue_stats(client: redis.Redis, queue: str) -> QueueStats:
+    """Ready, delayed, in progress, dead and the oldest waiting message's age for `queue`."""
+    now_ms = time.time() * 1000
+    in_progress = sum(
+        int(client.scard(key))  # type: ignore[arg-type]
+        for key in client.scan_iter(match=f"{NAMESPACE}:__acks__.*.{queue}", count=500)
+    )
+    return QueueStats(
+        name=queue,
+        ready=int(client.llen(f"{NAMESPACE}:{queue}")),  # type: ignore[arg-type]
+        # Dramatiq keeps delayed messages (retries with backoff) on a queue of their own.
+        delayed=int(client.llen(f"{NAMESPACE}:{queue}.DQ")),  # type: ignore[arg-type]
+        in_progress=in_progress,
+        dead=int(client.zcard(f"{NAMESPACE}:{queue}.XQ")),  # type: ignore[arg-type]
+        oldest_age_seconds=_oldest_age(client, queue, now_ms),
+    )
+
+
+def record_heartbeat(client: redis.Redis, worker: str, info: dict[str, Any]) -> None:
+    """Note that worker process `worker` is alive (its host, pid, threads, start time)."""
+    now = time.time()
+    pipe = client.pipeline()
+    pipe.zadd(WORKERS_SEEN_KEY, {worker: now})
+    pipe.hset(WORKERS_INFO_KEY, worker, json.dumps({**info, "last_seen": now}))
+    # forget processes gone for a day
+    stale = [w.decode() if isinstance(w, bytes) else w
+             for w in client.zrangebyscore(WORKERS_SEEN_KEY, 0, now - 86400)]
+    if stale:
+        pipe.zrem(WORKERS_SEEN_KEY, *stale)
+        pipe.hdel(WORKERS_INFO_KEY, *stale)
+    pipe.execute()
+
+
+def live_workers(client: redis.Redis) -> list[dict[str, Any]]:
+    """Worker processes whose last heartbeat is recent, with what they said of themselves."""
+    alive = client.zrangebyscore(WORKERS_SEEN_KEY, time.time() - HEARTBEAT_TIMEOUT_S, "+inf")
+    if not alive:
+        return []
+    infos = client.hmget(WORKERS_INFO_KEY, alive)
+    return [
+        {"worker": w.decode() if isinstance(w, bytes) else w, **json.loads(i)}
+        for w, i in zip(alive, infos, strict=True)
+        if i is not None
+    ]
+
+
+def job_counts(session: Session) -> dict[tuple[str, str], int]:
+    """Jobs by (state, operation)."""
+    rows = session.exec(
+        select(Job.state, Job.operation, func.count()).group_by(Job.state, Job.operation)
+    ).all()
+    return {(state, op): int(n) for state, op, n in rows}
+
+
+def finished_since(session: Session, *, seconds: float) -> list[dict[str, Any]]:
+    """Jobs that ended in the last `seconds`: state, operation, duration."""
+    since = utcnow() - timedelta(seconds=seconds)
+    rows = session.exec(
+        select(Job.state, Job.operation, Job.created_at, Job.finished_at).where(
+            Job.finished_at >= since  # type: ignore[operator]
+        )
+    ).all()
+    return [
+        {
+            "state": state,
+            "operation": op,
+            "finished_at": finished,
+            "duration": (finished - created).total_seconds(),
+        }
+        for state, op, created, finished in rows
+        if state in (JobState.SUCCEEDED, JobState.FAILED)
+    ]
