@@ -7,10 +7,20 @@ import fnmatch
 from flask import Blueprint, Response, request
 
 from bss.sandbox import faults
+from bss.sandbox.catalog import plan_name, seats
 from bss.sandbox.clock import rfc3339
-from bss.sandbox.control import payload, project_view, reseller_summary
+from bss.sandbox.control import payload, project_view, required, reseller_summary
 from bss.sandbox.errors import ControlError, SandboxError, json_response
-from bss.sandbox.model import public, user_view
+from bss.sandbox.model import (
+    DOMAIN_RE,
+    new_customer,
+    new_subscription,
+    new_user,
+    on_domain,
+    public,
+    subscription_view,
+    user_view,
+)
 from bss.sandbox.state import State, current_state
 
 bp = Blueprint("control_ops", __name__, url_prefix="/_sandbox")
@@ -86,7 +96,6 @@ def customer_summary(customer: dict) -> dict:
 
 def state_view(state: State) -> dict:
     """Everything Google holds now (secrets included: this is Google's side)."""
-    from bss.sandbox.subscriptions import subscription_view
 
     now = state.clock.now()
     clients = [dict(c) for c in state.clients.values() if c["kind"] == "web"]
@@ -191,10 +200,6 @@ def create_customer() -> Response:
 
     Such customers have accepted Google's terms already unless ``tos_accepted`` is false.
     """
-    from bss.sandbox.catalog import plan_name, seats
-    from bss.sandbox.control import required
-    from bss.sandbox.model import DOMAIN_RE, new_customer
-    from bss.sandbox.subscriptions import new_subscription, subscription_view
 
     data = payload()
     domain = required(data, "customerDomain").lower()
@@ -243,7 +248,6 @@ def create_customer() -> Response:
 
 
 def _customer_user(state: State, customer: dict, email: str, admin: bool) -> str:
-    from bss.sandbox.model import new_user, on_domain
 
     if not on_domain(email, customer["customerDomain"]):
         raise ControlError(400, "the user must be on the customer's domain")

@@ -134,7 +134,6 @@ def insert_customer() -> Response:
         existing.update({k: v for k, v in fields.items() if k != "customerDomain"})
         existing["postalAddress"]["kind"] = "customers#address"
         existing["_reseller"] = reseller["domain"]
-        existing["_transfer_token"] = None
         return ok(customer_view(existing, full=True))
     customer = new_customer(
         state,

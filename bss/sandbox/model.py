@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 
+from bss.sandbox import catalog
 from bss.sandbox.clock import rfc3339
 from bss.sandbox.state import State
 
@@ -143,3 +145,111 @@ def user_view(user: dict) -> dict:
     view = public(user)
     view["etag"] = etag(user)
     return view
+
+
+# -- subscriptions -----------------------------------------------------------------------
+
+DAY_MS = 24 * 3600 * 1000
+
+
+def licensed_count(state: State, customer_id: str, sku_id: str) -> int:
+    return sum(
+        1
+        for lic in state.licenses.values()
+        if lic["_customer"] == customer_id and lic["skuId"] == sku_id
+    )
+
+
+def subscription_view(state: State, subscription: dict) -> dict:
+    """The subscription as Google answers: licensedNumberOfSeats from the License Manager."""
+    view = copy.deepcopy(public(subscription))
+    view["seats"]["licensedNumberOfSeats"] = licensed_count(
+        state, subscription["customerId"], subscription["skuId"]
+    )
+    if not view.get("suspensionReasons"):
+        view.pop("suspensionReasons", None)
+    return view
+
+
+def age(state: State, subscription: dict) -> None:
+    """Let the sandbox clock end trials: a TRIAL plan suspends, a paid plan starts billing."""
+    trial = subscription.get("trialSettings") or {}
+    if not trial.get("isInTrial") or int(trial["trialEndTime"]) > state.clock.now_ms():
+        return
+    trial["isInTrial"] = False
+    if subscription["_plan"] == "TRIAL":
+        suspend(subscription, "TRIAL_ENDED")
+
+
+def suspend(subscription: dict, reason: str) -> None:
+    subscription["status"] = "SUSPENDED"
+    if reason not in subscription["suspensionReasons"]:
+        subscription["suspensionReasons"].append(reason)
+
+
+def set_plan(state: State, subscription: dict, plan: str, seats: dict) -> None:
+    now = state.clock.now_ms()
+    subscription["_plan"] = plan
+    subscription["seats"] = seats
+    subscription["plan"] = {
+        "planName": catalog.PLAN_READ_AS.get(plan, plan),
+        "isCommitmentPlan": plan in catalog.ANNUAL_PLANS,
+    }
+    if plan in catalog.ANNUAL_PLANS:
+        subscription["plan"]["commitmentInterval"] = {
+            "startTime": str(now),
+            "endTime": str(now + catalog.YEAR_MS),
+        }
+        renewal = (subscription.get("renewalSettings") or {}).get("renewalType")
+        subscription["renewalSettings"] = {
+            "kind": "subscriptions#renewalSettings",
+            "renewalType": renewal or catalog.DEFAULT_RENEWAL[plan],
+        }
+    else:
+        subscription.pop("renewalSettings", None)
+
+
+def new_subscription(
+    state: State,
+    customer: dict,
+    *,
+    sku_id: str,
+    plan: str,
+    seats: dict,
+    purchase_order_id: str | None = None,
+    deal_code: str | None = None,
+    renewal_type: str | None = None,
+    active: bool | None = None,
+) -> dict:
+    """Create and store a subscription for the customer's reseller."""
+    product, sku_name = catalog.sku(sku_id)
+    now = state.clock.now_ms()
+    subscription = {
+        "kind": "reseller#subscription",
+        "customerId": customer["customerId"],
+        "subscriptionId": state.random_digits(9),
+        "skuId": sku_id,
+        "skuName": sku_name,
+        "customerDomain": customer["customerDomain"],
+        "creationTime": str(now),
+        "billingMethod": "ONLINE",
+        "purchaseOrderId": purchase_order_id,
+        "dealCode": deal_code,
+        "status": "ACTIVE",
+        "suspensionReasons": [],
+        "trialSettings": {"isInTrial": plan == "TRIAL"},
+        "resourceUiUrl": "https://admin.google.com/ac/billing/subscriptions?dn="
+        + customer["customerDomain"],
+        "_reseller": customer["_reseller"],
+        "_product": product,
+        "_seq": state.next_number(),
+    }
+    if plan == "TRIAL":
+        subscription["trialSettings"]["trialEndTime"] = str(now + catalog.TRIAL_DAYS * DAY_MS)
+    if renewal_type:
+        subscription["renewalSettings"] = {"renewalType": renewal_type}
+    set_plan(state, subscription, plan, seats)
+    if not (customer["_tos_accepted"] if active is None else active):
+        suspend(subscription, "PENDING_TOS_ACCEPTANCE")
+    state.subscriptions[subscription["subscriptionId"]] = subscription
+    return subscription

@@ -2,123 +2,25 @@
 
 from __future__ import annotations
 
-import copy
-
 from flask import Blueprint, Response, request
 
 from bss.sandbox import catalog
 from bss.sandbox.api import api_method, body, no_content, ok, page
 from bss.sandbox.customers import acting_reseller, managed_customer, transfer_token_valid
 from bss.sandbox.errors import bad_request, conflict, forbidden, not_found, precondition
-from bss.sandbox.model import public
+from bss.sandbox.model import (
+    age,
+    licensed_count,
+    new_subscription,
+    set_plan,
+    subscription_view,
+    suspend,
+)
 from bss.sandbox.state import State, current_state
 
 bp = Blueprint("subscriptions", __name__, url_prefix="/apps/reseller/v1")
 
-DAY_MS = 24 * 3600 * 1000
-
-
-def licensed_count(state: State, customer_id: str, sku_id: str) -> int:
-    return sum(
-        1
-        for lic in state.licenses.values()
-        if lic["_customer"] == customer_id and lic["skuId"] == sku_id
-    )
-
-
-def subscription_view(state: State, subscription: dict) -> dict:
-    """The subscription as Google answers: licensedNumberOfSeats from the License Manager."""
-    view = copy.deepcopy(public(subscription))
-    view["seats"]["licensedNumberOfSeats"] = licensed_count(
-        state, subscription["customerId"], subscription["skuId"]
-    )
-    if not view.get("suspensionReasons"):
-        view.pop("suspensionReasons", None)
-    return view
-
-
-def age(state: State, subscription: dict) -> None:
-    """Let the sandbox clock end trials: a TRIAL plan suspends, a paid plan starts billing."""
-    trial = subscription.get("trialSettings") or {}
-    if not trial.get("isInTrial") or int(trial["trialEndTime"]) > state.clock.now_ms():
-        return
-    trial["isInTrial"] = False
-    if subscription["_plan"] == "TRIAL":
-        suspend(subscription, "TRIAL_ENDED")
-
-
-def suspend(subscription: dict, reason: str) -> None:
-    subscription["status"] = "SUSPENDED"
-    if reason not in subscription["suspensionReasons"]:
-        subscription["suspensionReasons"].append(reason)
-
-
-def set_plan(state: State, subscription: dict, plan: str, seats: dict) -> None:
-    now = state.clock.now_ms()
-    subscription["_plan"] = plan
-    subscription["seats"] = seats
-    subscription["plan"] = {
-        "planName": catalog.PLAN_READ_AS.get(plan, plan),
-        "isCommitmentPlan": plan in catalog.ANNUAL_PLANS,
-    }
-    if plan in catalog.ANNUAL_PLANS:
-        subscription["plan"]["commitmentInterval"] = {
-            "startTime": str(now),
-            "endTime": str(now + catalog.YEAR_MS),
-        }
-        renewal = (subscription.get("renewalSettings") or {}).get("renewalType")
-        subscription["renewalSettings"] = {
-            "kind": "subscriptions#renewalSettings",
-            "renewalType": renewal or catalog.DEFAULT_RENEWAL[plan],
-        }
-    else:
-        subscription.pop("renewalSettings", None)
-
-
-def new_subscription(
-    state: State,
-    customer: dict,
-    *,
-    sku_id: str,
-    plan: str,
-    seats: dict,
-    purchase_order_id: str | None = None,
-    deal_code: str | None = None,
-    renewal_type: str | None = None,
-    active: bool | None = None,
-) -> dict:
-    """Create and store a subscription for the customer's reseller."""
-    product, sku_name = catalog.sku(sku_id)
-    now = state.clock.now_ms()
-    subscription = {
-        "kind": "reseller#subscription",
-        "customerId": customer["customerId"],
-        "subscriptionId": state.random_digits(9),
-        "skuId": sku_id,
-        "skuName": sku_name,
-        "customerDomain": customer["customerDomain"],
-        "creationTime": str(now),
-        "billingMethod": "ONLINE",
-        "purchaseOrderId": purchase_order_id,
-        "dealCode": deal_code,
-        "status": "ACTIVE",
-        "suspensionReasons": [],
-        "trialSettings": {"isInTrial": plan == "TRIAL"},
-        "resourceUiUrl": "https://admin.google.com/ac/billing/subscriptions?dn="
-        + customer["customerDomain"],
-        "_reseller": customer["_reseller"],
-        "_product": product,
-        "_seq": state.next_number(),
-    }
-    if plan == "TRIAL":
-        subscription["trialSettings"]["trialEndTime"] = str(now + catalog.TRIAL_DAYS * DAY_MS)
-    if renewal_type:
-        subscription["renewalSettings"] = {"renewalType": renewal_type}
-    set_plan(state, subscription, plan, seats)
-    if not (customer["_tos_accepted"] if active is None else active):
-        suspend(subscription, "PENDING_TOS_ACCEPTANCE")
-    state.subscriptions[subscription["subscriptionId"]] = subscription
-    return subscription
+NOT_OURS = "Authenticated user is not authorized to perform this action."
 
 
 def _renewal_type(raw: object) -> str | None:
@@ -135,6 +37,8 @@ def _subscription(state: State, customerId: str, subscriptionId: str) -> dict:  
     subscription = state.subscriptions.get(subscriptionId)
     if subscription is None or subscription["customerId"] != customer["customerId"]:
         raise not_found(f"Resource Not Found: subscription {subscriptionId}")
+    if subscription["_reseller"] != reseller["domain"]:
+        raise forbidden(NOT_OURS)
     age(state, subscription)
     return subscription
 
@@ -157,15 +61,14 @@ def _new_id(state: State, subscription: dict) -> None:
 def insert_subscription(customerId: str) -> Response:  # noqa: N803
     state = current_state()
     reseller = acting_reseller(state)
+    us = reseller["domain"]
     customer = state.customer(customerId)
     if customer is None:
         raise not_found(f"Resource Not Found: {customerId}")
     token = request.args.get("customerAuthToken")
-    transfer = customer["_reseller"] != reseller["domain"]
-    if transfer and not token:
-        raise forbidden()
-    if transfer and not transfer_token_valid(state, customer, token):
-        raise forbidden("Invalid customerAuthToken.")
+    token_ok = transfer_token_valid(state, customer, token)
+    if customer["_reseller"] != us and not token_ok:
+        raise forbidden("Invalid customerAuthToken." if token else NOT_OURS)
     data = body()
     sku_id = data.get("skuId")
     catalog.sku(sku_id)
@@ -176,32 +79,18 @@ def insert_subscription(customerId: str) -> Response:  # noqa: N803
     po = catalog.limited_text(data.get("purchaseOrderId"), "purchaseOrderId", 80)
     deal = catalog.limited_text(data.get("dealCode"), "dealCode", 100)
     renewal = _renewal_type((data.get("renewalSettings") or {}).get("renewalType"))
-    mine = [s for s in state.subscriptions.values() if s["customerId"] == customer["customerId"]]
-    action, source_sku = request.args.get("action"), request.args.get("sourceSkuId")
-    source = None
-    if action == "switch" or source_sku:
-        product = catalog.SKUS[sku_id][0]
-        candidates = [
-            s
-            for s in mine
-            if s["_product"] == product
-            and s["skuId"] != sku_id
-            and (not source_sku or s["skuId"] == source_sku)
-        ]
-        if not candidates:
-            raise not_found(
-                f"Resource Not Found: no subscription to switch from ({source_sku or product})"
-            )
-        source = candidates[0]
-    if any(s["skuId"] == sku_id for s in mine) and not transfer:
+    held = [s for s in state.subscriptions.values() if s["customerId"] == customer["customerId"]]
+    if any(s["skuId"] == sku_id and s["_reseller"] == us for s in held):
         raise conflict(f"The customer already has a subscription for SKU {sku_id}.")
-    if transfer:
-        for old in [s for s in mine if s["skuId"] == sku_id]:
-            del state.subscriptions[old["subscriptionId"]]
-        for other in mine:
-            other["_reseller"] = reseller["domain"]
-        customer["_reseller"] = reseller["domain"]
-        customer["_transfer_token"] = None
+    transferred = [s for s in held if s["skuId"] == sku_id]
+    if transferred and not token_ok:
+        raise forbidden(
+            "Another reseller holds this subscription; a transfer needs customerAuthToken."
+        )
+    source = _switch_source(held, us, sku_id)
+    for old in transferred:
+        del state.subscriptions[old["subscriptionId"]]
+    customer["_reseller"] = us
     created = new_subscription(
         state,
         customer,
@@ -211,7 +100,7 @@ def insert_subscription(customerId: str) -> Response:  # noqa: N803
         purchase_order_id=po,
         deal_code=deal,
         renewal_type=renewal,
-        active=True if transfer else None,
+        active=True if transferred else None,
     )
     if source is not None:
         for lic in state.licenses.values():
@@ -223,6 +112,27 @@ def insert_subscription(customerId: str) -> Response:  # noqa: N803
         created.update(status=source["status"], suspensionReasons=list(source["suspensionReasons"]))
         del state.subscriptions[source["subscriptionId"]]
     return ok(subscription_view(state, created))
+
+
+def _switch_source(held: list[dict], us: str, sku_id: str) -> dict | None:
+    """The subscription a switch (action=switch or sourceSkuId) upgrades or downgrades."""
+    action, source_sku = request.args.get("action"), request.args.get("sourceSkuId")
+    if action != "switch" and not source_sku:
+        return None
+    product = catalog.SKUS[sku_id][0]
+    candidates = [
+        s
+        for s in held
+        if s["_reseller"] == us
+        and s["_product"] == product
+        and s["skuId"] != sku_id
+        and (not source_sku or s["skuId"] == source_sku)
+    ]
+    if not candidates:
+        raise not_found(
+            f"Resource Not Found: no subscription to switch from ({source_sku or product})"
+        )
+    return candidates[0]
 
 
 @bp.get("/customers/<customerId>/subscriptions/<subscriptionId>")
@@ -239,20 +149,20 @@ def list_subscriptions() -> Response:
     reseller = acting_reseller(state)
     key, prefix = request.args.get("customerId"), request.args.get("customerNamePrefix")
     token = request.args.get("customerAuthToken")
-    transferable = False
+    us = reseller["domain"]
+    transferable: dict | None = None
+    wanted = [s for s in state.subscriptions.values() if s["_reseller"] == us]
     if key:
         customer = state.customer(key)
         if customer is None:
             raise not_found(f"Resource Not Found: {key}")
-        if customer["_reseller"] != reseller["domain"]:
-            if not transfer_token_valid(state, customer, token):
-                raise forbidden()
-            transferable = True
-        wanted = [
-            s for s in state.subscriptions.values() if s["customerId"] == customer["customerId"]
-        ]
-    else:
-        wanted = [s for s in state.subscriptions.values() if s["_reseller"] == reseller["domain"]]
+        if transfer_token_valid(state, customer, token):
+            # With the customer's transfer token, a reseller sees what it could take over.
+            transferable = customer["_transfer_token"]
+            wanted = list(state.subscriptions.values())
+        elif customer["_reseller"] != us:
+            raise forbidden(NOT_OURS)
+        wanted = [s for s in wanted if s["customerId"] == customer["customerId"]]
     if prefix:
         wanted = [s for s in wanted if s["customerDomain"].startswith(prefix.lower())]
     wanted.sort(key=lambda s: s["_seq"])
@@ -261,8 +171,10 @@ def list_subscriptions() -> Response:
     chunk, next_token = page(wanted, default=20, maximum=100)
     views = [subscription_view(state, s) for s in chunk]
     if transferable:
-        expires = customer["_transfer_token"]["expires_at"]
+        expires = transferable["expires_at"]
         for view in views:
+            if state.subscriptions[view["subscriptionId"]]["_reseller"] == us:
+                continue
             view["transferInfo"] = {
                 "minimumTransferableSeats": view["seats"]["licensedNumberOfSeats"],
                 "transferabilityExpirationTime": str(int(expires * 1000)),
@@ -417,7 +329,10 @@ def delete_subscription(customerId: str, subscriptionId: str) -> Response:  # no
         ]:
             del state.licenses[key]
     del state.subscriptions[subscription["subscriptionId"]]
-    remaining = any(s["customerId"] == customer["customerId"] for s in state.subscriptions.values())
+    remaining = any(
+        s["customerId"] == customer["customerId"] and s["_reseller"] == subscription["_reseller"]
+        for s in state.subscriptions.values()
+    )
     if kind == "transfer_to_direct" and not remaining:
         customer["_reseller"] = None
     return no_content()

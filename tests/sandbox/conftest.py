@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from .helpers import Sandbox, World
+from .helpers import Sandbox, World, customer_body
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,3 +80,15 @@ def sandbox(sandbox_url: str) -> Sandbox:
 def world(sandbox: Sandbox) -> World:
     """Given a reseller with one admin, a Cloud project with every API on, and a web client."""
     return World.seed(sandbox)
+
+
+@pytest.fixture
+def reseller(world: World):
+    """The Reseller API service, as the reseller's admin."""
+    return world.service("reseller", "v1")
+
+
+@pytest.fixture
+def customer(reseller) -> dict:
+    """Given a customer our reseller created (terms not yet accepted)."""
+    return reseller.customers().insert(body=customer_body("acme.example")).execute()
