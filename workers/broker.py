@@ -6,6 +6,8 @@ import dramatiq
 
 from bss.broker import make_broker
 from bss.settings import get_settings
+from workers.heartbeat import Heartbeat
 
 broker = make_broker(get_settings())
+broker.add_middleware(Heartbeat(get_settings().redis_url))
 dramatiq.set_broker(broker)
