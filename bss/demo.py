@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
+import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,35 +183,7 @@ def run_demo(settings: Settings, *, port: int, sandbox_port: int, worker_threads
         settings = Settings()
         migrate.upgrade(settings.database_url)
         info = seed(settings, sandbox)
-        web = sup.start(
-            "web",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-                "web.wsgi:app",
-            ],
-        )
-        sup.start(
-            "worker",
-            [
-                sys.executable,
-                "-m",
-                "dramatiq",
-                "workers",
-                "--processes",
-                "1",
-                "--threads",
-                str(worker_threads),
-            ],
-        )
-        sup.python("scheduler", "-m", "bss", "scheduler")
+        web = start_services(sup, port=port, worker_threads=worker_threads)
         wait_http(f"http://127.0.0.1:{port}/healthz", proc=web)
         _print_banner(info, home)
         while not stop.wait(1.0):
@@ -221,6 +193,36 @@ def run_demo(settings: Settings, *, port: int, sandbox_port: int, worker_threads
     finally:
         click.echo("Stopping…")
         sup.stop_all()
+
+
+def start_services(
+    sup: Supervisor, *, port: int, worker_processes: int = 1, worker_threads: int = 4
+) -> subprocess.Popen:
+    """The web app (gunicorn), Dramatiq workers and the scheduler; returns the web process."""
+    web = sup.python(
+        "web",
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+        "web.wsgi:app",
+    )
+    sup.python(
+        "worker",
+        "-m",
+        "dramatiq",
+        "workers",
+        "--processes",
+        str(worker_processes),
+        "--threads",
+        str(worker_threads),
+    )
+    sup.python("scheduler", "-m", "bss", "scheduler")
+    return web
 
 
 def _free_near(port: int) -> int:
