@@ -1,0 +1,126 @@
+"""Injected faults: Google errors, timeouts, dropped connections, lost responses, latency."""
+
+from __future__ import annotations
+
+import time
+
+import google_auth_httplib2
+import httplib2
+import pytest
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+
+from .helpers import customer_body, error_of
+
+
+def fault(sandbox, **rule):
+    return sandbox.post("/_sandbox/faults", rule)["id"]
+
+
+def test_error_fault_for_the_next_call_then_normal_service(world, reseller, sandbox):
+    fault(
+        sandbox,
+        method="reseller.customers.get",
+        kind="error",
+        status=503,
+        reason="backendError",
+        times=1,
+    )
+    with pytest.raises(HttpError) as excinfo:
+        reseller.customers().get(customerId="x.example").execute()
+    status, reason, body = error_of(excinfo)
+    assert (status, reason, body["error"]["status"]) == (503, "backendError", "UNAVAILABLE")
+    with pytest.raises(HttpError) as excinfo:
+        reseller.customers().get(customerId="x.example").execute()
+    assert error_of(excinfo)[0] == 404
+
+
+def test_the_library_retries_transient_errors_when_asked(reseller, sandbox):
+    fault(sandbox, method="reseller.customers.*", kind="error", status=500, times=1)
+    created = (
+        reseller.customers().insert(body=customer_body("retry.example")).execute(num_retries=2)
+    )
+    assert created["customerDomain"] == "retry.example"
+    assert [c["status"] for c in sandbox.calls("reseller.*")] == [500, 200]
+
+
+def test_probability_one_always_fires_until_cleared(reseller, sandbox):
+    fault(
+        sandbox,
+        method="reseller.*",
+        kind="error",
+        status=429,
+        reason="rateLimitExceeded",
+        probability=1.0,
+    )
+    for _ in range(2):
+        with pytest.raises(HttpError) as excinfo:
+            reseller.customers().get(customerId="x.example").execute()
+        assert error_of(excinfo)[:2] == (429, "rateLimitExceeded")
+    sandbox.call("DELETE", "/_sandbox/faults")
+    with pytest.raises(HttpError) as excinfo:
+        reseller.customers().get(customerId="x.example").execute()
+    assert error_of(excinfo)[0] == 404
+
+
+def test_a_dropped_connection_is_retried_once_by_httplib2(reseller, sandbox):
+    fault(sandbox, method="reseller.customers.get", kind="drop", times=1)
+    with pytest.raises(HttpError):
+        reseller.customers().get(customerId="x.example").execute()  # the silent retry got 404
+    fault(sandbox, method="reseller.customers.get", kind="drop", times=2)
+    with pytest.raises((ConnectionError, httplib2.HttpLib2Error)):
+        reseller.customers().get(customerId="x.example").execute()
+    assert [c["status"] for c in sandbox.calls("reseller.*")] == [None, 404, None, None]
+
+
+def test_applied_but_response_lost(reseller, sandbox):
+    # Given the response to our insert is lost after Google applied it
+    fault(sandbox, method="reseller.customers.insert", kind="applied_response_lost", times=1)
+
+    # When we insert, httplib2 silently resends, and Google says it exists already
+    with pytest.raises(HttpError) as excinfo:
+        reseller.customers().insert(body=customer_body("lost.example")).execute()
+    assert error_of(excinfo)[:2] == (409, "duplicate")
+
+    # Then the customer is there
+    assert (
+        reseller.customers().get(customerId="lost.example").execute()["customerDomain"]
+        == "lost.example"
+    )
+
+
+def test_a_timeout_outlasts_the_client_and_still_applies(world, sandbox):
+    fault(sandbox, method="reseller.customers.insert", kind="timeout", seconds=1.5, times=1)
+    http = google_auth_httplib2.AuthorizedHttp(world.credentials(), http=httplib2.Http(timeout=0.5))
+    reseller = build(
+        "reseller",
+        "v1",
+        http=http,
+        static_discovery=True,
+        client_options={"api_endpoint": world.origin + "/"},
+    )
+    with pytest.raises(TimeoutError):
+        reseller.customers().insert(body=customer_body("slow.example")).execute()
+    time.sleep(1.5)
+    assert any(c["customerDomain"] == "slow.example" for c in sandbox.state()["customers"])
+
+
+def test_latency_slows_matching_calls(reseller, sandbox):
+    sandbox.post("/_sandbox/latency", {"seconds": 0.4, "method": "reseller.customers.get"})
+    start = time.monotonic()
+    with pytest.raises(HttpError):
+        reseller.customers().get(customerId="x.example").execute()
+    assert time.monotonic() - start >= 0.4
+    sandbox.post("/_sandbox/latency", {"seconds": 0, "method": "reseller.customers.get"})
+    start = time.monotonic()
+    with pytest.raises(HttpError):
+        reseller.customers().get(customerId="x.example").execute()
+    assert time.monotonic() - start < 0.4
+
+
+def test_token_endpoint_faults_are_retried_by_google_auth(world, reseller, sandbox):
+    fault(sandbox, method="oauth2.token", kind="error", status=503, times=1)
+    with pytest.raises(HttpError) as excinfo:
+        reseller.customers().get(customerId="x.example").execute()
+    assert error_of(excinfo)[0] == 404
+    assert [c["status"] for c in sandbox.calls("oauth2.token")] == [503, 200]
