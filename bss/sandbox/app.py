@@ -85,6 +85,7 @@ def create_app(*, state_file: str | None = None) -> Flask:
         gmail,
         licensing,
         oauth,
+        overview,
         subscriptions,
     )
 
@@ -104,6 +105,7 @@ def create_app(*, state_file: str | None = None) -> Flask:
         licensing,
         gmail,
         batch,
+        overview,
     ):
         app.register_blueprint(module.bp)
     app.register_error_handler(DropConnection, _drop)

@@ -155,22 +155,17 @@ def revoke_grant(state: State, *, user: str, client_id: str) -> int:
     """Remove the app's access for the account entirely; returns tokens revoked."""
     user = user.lower()
     state.grants.pop(grant_key(user, client_id), None)
-    count = 0
-    for key in [
-        k
-        for k, r in state.refresh_tokens.items()
-        if r["user"] == user and r["client_id"] == client_id
-    ]:
-        revoke_refresh_token(state, key)
-        count += 1
-    for key in [
-        k
-        for k, r in state.access_tokens.items()
-        if r["user"] == user and r["client_id"] == client_id
-    ]:
+
+    def mine(record: dict) -> bool:
+        return record["user"] == user and record["client_id"] == client_id
+
+    access = [k for k, r in state.access_tokens.items() if mine(r)]
+    refresh = [k for k, r in state.refresh_tokens.items() if mine(r)]
+    for key in access:
         del state.access_tokens[key]
-        count += 1
-    return count
+    for key in refresh:
+        revoke_refresh_token(state, key)
+    return len(access) + len(refresh)
 
 
 def signing_key(state: State) -> dict[str, str]:

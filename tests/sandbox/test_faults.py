@@ -124,3 +124,51 @@ def test_token_endpoint_faults_are_retried_by_google_auth(world, reseller, sandb
         reseller.customers().get(customerId="x.example").execute()
     assert error_of(excinfo)[0] == 404
     assert [c["status"] for c in sandbox.calls("oauth2.token")] == [503, 200]
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "retried"),
+    [
+        (403, "rateLimitExceeded", True),
+        (403, "userRateLimitExceeded", True),
+        (403, "quotaExceeded", False),
+        (403, "dailyLimitExceeded", False),
+        (429, "quotaExceeded", True),
+        (500, "backendError", True),
+        (502, "backendError", True),
+        (503, "backendError", True),
+        (504, "backendError", True),
+    ],
+)
+def test_googles_transient_error_rows_reach_the_client_as_google_sends_them(
+    reseller, sandbox, status, reason, retried
+):
+    # Given Google answers the next call with one of its transient errors
+    fault(
+        sandbox,
+        method="reseller.customers.get",
+        kind="error",
+        status=status,
+        reason=reason,
+        times=1,
+    )
+
+    # When the client calls without retries, it sees that status and reason
+    with pytest.raises(HttpError) as excinfo:
+        reseller.customers().get(customerId="x.example").execute()
+    assert error_of(excinfo)[:2] == (status, reason)
+
+    # And with retries, the library retries exactly the ones it treats as transient
+    fault(
+        sandbox,
+        method="reseller.customers.get",
+        kind="error",
+        status=status,
+        reason=reason,
+        times=1,
+    )
+    with pytest.raises(HttpError) as excinfo:
+        request = reseller.customers().get(customerId="x.example")
+        request._sleep = lambda seconds: None  # no back-off pause in tests
+        request.execute(num_retries=1)
+    assert error_of(excinfo)[0] == (404 if retried else status)

@@ -118,3 +118,22 @@ def test_another_resellers_users_are_forbidden(licensing, sandbox):
     with pytest.raises(HttpError) as excinfo:
         licensing.listForProduct(productId=PRODUCT, customerId="theirs.example").execute()
     assert error_of(excinfo)[:2] == (403, "forbidden")
+
+
+def test_patch_reassigns_to_another_sku(licensing, reseller, customer):
+    reseller.subscriptions().insert(
+        customerId=customer["customerId"],
+        body={
+            "skuId": STANDARD,
+            "plan": {"planName": "FLEXIBLE"},
+            "seats": {"maximumNumberOfSeats": 5},
+        },
+    ).execute()
+    assign(licensing, "ann@acme.example")
+    moved = licensing.patch(
+        productId=PRODUCT, skuId=STARTER, userId="ann@acme.example", body={"skuId": STANDARD}
+    ).execute()
+    assert moved["skuId"] == STANDARD
+    with pytest.raises(HttpError) as excinfo:
+        licensing.get(productId=PRODUCT, skuId=STARTER, userId="ann@acme.example").execute()
+    assert error_of(excinfo)[0] == 404
