@@ -74,3 +74,19 @@ def test_gmail_needs_a_gmail_scope(world):
     with pytest.raises(HttpError) as excinfo:
         gmail.users().messages().send(userId="me", body={"raw": raw_message()}).execute()
     assert error_of(excinfo)[:2] == (403, "insufficientPermissions")
+
+
+def test_send_as_a_media_upload(world, sandbox):
+    # google-api-python-client keeps https for upload URLs, so post the upload directly
+    import requests
+
+    token = sandbox.tokens(world.client["client_id"], world.admin, [GMAIL_SEND])["access_token"]
+    raw = base64.urlsafe_b64decode(raw_message(subject="Uploaded"))
+    sent = requests.post(
+        world.origin + "/upload/gmail/v1/users/me/messages/send?uploadType=media",
+        data=raw,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "message/rfc822"},
+        timeout=10,
+    )
+    assert sent.status_code == 200 and sent.json()["labelIds"] == ["SENT"]
+    assert [m["subject"] for m in sandbox.state()["sent_mail"]] == ["Uploaded"]
