@@ -26,12 +26,18 @@ IN_BATCH = batch_module.IN_BATCH
 def _drop(error: DropConnection) -> Response:
     """Close the client's socket without an answer (or tell the enclosing batch to)."""
     g.dropped = True
+    response = error.response()
+    # Log before the client can notice, so /_sandbox/calls already shows the dropped call.
+    _log_call(response)
     if not request.environ.get(IN_BATCH):
+        # Read what is left of the request: closing a socket with unread input sends a reset,
+        # and the client would see ECONNRESET or a clean end of stream depending on timing.
+        request.get_data()
         sock = request.environ.get("werkzeug.socket")
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-    return error.response()
+    return response
 
 
 def _sandbox_error(error: SandboxError) -> Response:

@@ -154,18 +154,19 @@ class State:
         """Write the state file atomically, if there is one."""
         if not self.state_file:
             return
+        directory = os.path.dirname(os.path.abspath(self.state_file))
+        # Held while writing too, so an older snapshot never replaces a newer one.
         with self.lock:
             text = json.dumps(self.to_json(), indent=1, sort_keys=True)
-        directory = os.path.dirname(os.path.abspath(self.state_file))
-        fd, tmp = tempfile.mkstemp(prefix=".sandbox-state-", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, self.state_file)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+            fd, tmp = tempfile.mkstemp(prefix=".sandbox-state-", dir=directory)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    f.write(text)
+                os.replace(tmp, self.state_file)
+            except BaseException:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
 
     def load(self) -> None:
         """Read the state file, if there is one and it exists."""
