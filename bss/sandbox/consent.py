@@ -225,6 +225,13 @@ def approve() -> Response:
                 return _callback(
                     params["redirect_uri"], error="access_denied", state=params.get("state", "")
                 )
-            return _issue_code(state, client, params, account, ticked, consent_shown=True)
+            # Google shows its consent screen (and so gives a refresh token) on a first consent
+            # or with prompt=consent; otherwise the user only picked an account.
+            granted = state.grants.get(
+                tokens.grant_key(account["primaryEmail"], client["client_id"]), []
+            )
+            first = not set(tokens.normalize_scopes(ticked)) <= set(granted)
+            shown = first or "consent" in params.get("prompt", "").split()
+            return _issue_code(state, client, params, account, ticked, consent_shown=shown)
         except PageError as error:
             return _error_page(error)

@@ -156,6 +156,18 @@ def test_refresh_token_only_with_offline_access_and_a_shown_consent(world):
     assert page.status_code == 302
     assert "refresh_token" not in flow.fetch_token(code=query_of(page.headers["Location"])["code"])
 
+    # In a fresh browser the account must be picked, but that is no consent: no refresh token
+    flow = flow_for(world, [ORDER])
+    url, _ = flow.authorization_url(access_type="offline")
+    fresh = query_of(consent(world.origin, url, account=world.admin))
+    assert "refresh_token" not in flow.fetch_token(code=fresh["code"])
+
+    # Unless the app asks for consent again
+    flow = flow_for(world, [ORDER])
+    url, _ = flow.authorization_url(access_type="offline", prompt="consent")
+    again = query_of(consent(world.origin, url, account=world.admin))
+    assert "refresh_token" in flow.fetch_token(code=again["code"])
+
 
 def _code(world, **kwargs):
     flow = flow_for(world, [ORDER])
