@@ -10,6 +10,8 @@ from bss.settings import Settings
 
 JOBS_QUEUE = "jobs"
 RUN_JOB_ACTOR = "run_job"
+WEBHOOKS_QUEUE = "webhooks"
+DELIVER_WEBHOOK_ACTOR = "deliver_webhook"
 
 
 def make_broker(settings: Settings) -> dramatiq.Broker:
@@ -25,5 +27,17 @@ def send_job(broker: dramatiq.Broker, job_id: str, *, delay_ms: int | None = Non
     """Ask a worker to run job `job_id` (now, or after `delay_ms`)."""
     message: dramatiq.Message = dramatiq.Message(
         queue_name=JOBS_QUEUE, actor_name=RUN_JOB_ACTOR, args=(job_id,), kwargs={}, options={}
+    )
+    broker.enqueue(message, delay=delay_ms)
+
+
+def send_webhook(broker: dramatiq.Broker, delivery_id: str, *, delay_ms: int | None = None) -> None:
+    """Ask a worker to deliver webhook delivery `delivery_id` (now, or after `delay_ms`)."""
+    message: dramatiq.Message = dramatiq.Message(
+        queue_name=WEBHOOKS_QUEUE,
+        actor_name=DELIVER_WEBHOOK_ACTOR,
+        args=(delivery_id,),
+        kwargs={},
+        options={},
     )
     broker.enqueue(message, delay=delay_ms)

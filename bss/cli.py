@@ -34,6 +34,28 @@ def demo(port: int, sandbox_port: int, worker_threads: int) -> None:
     run_demo(get_settings(), port=port, sandbox_port=sandbox_port, worker_threads=worker_threads)
 
 
+@main.command()
+@click.option("--jobs", default=200, show_default=True)
+@click.option("--concurrency", default=8, show_default=True, help="Concurrent API clients.")
+@click.option("--worker-processes", default=1, show_default=True)
+@click.option("--worker-threads", default=8, show_default=True)
+@click.option("--google-latency", default=0.05, show_default=True, help="Seconds per Google call.")
+def bench(
+    jobs: int, concurrency: int, worker_processes: int, worker_threads: int, google_latency: float
+) -> None:
+    """Start a throw-away local stack, push JOBS orders through it, print the figures."""
+    from bss.bench import run_bench
+
+    _log_at(logging.WARNING)
+    run_bench(
+        jobs=jobs,
+        concurrency=concurrency,
+        worker_processes=worker_processes,
+        worker_threads=worker_threads,
+        google_latency=google_latency,
+    )
+
+
 @main.group()
 def db() -> None:
     """Database schema."""
@@ -82,7 +104,7 @@ def worker(processes: int, threads: int) -> None:
 @main.command()
 def scheduler() -> None:
     """Run the periodic sweep that re-sends jobs whose message was lost."""
-    from bss.broker import make_broker, send_job
+    from bss.broker import make_broker, send_job, send_webhook
     from bss.scheduler import run_forever
 
     _log_at(logging.INFO)
@@ -92,7 +114,12 @@ def scheduler() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     click.echo(f"Scheduler sweeping every {settings.sweep_interval_seconds:g}s.")
-    run_forever(settings, lambda job_id: send_job(broker, job_id), stop)
+    run_forever(
+        settings,
+        lambda job_id: send_job(broker, job_id),
+        stop,
+        send_webhook=lambda delivery_id: send_webhook(broker, delivery_id),
+    )
 
 
 @main.group("api-keys")
@@ -208,3 +235,110 @@ def keys_generate() -> None:
     from bss.crypto import generate_key
 
     click.echo(generate_key())
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt every stored secret under the first key of BSS_SECRET_KEYS.
+
+    Put the new key first and keep the old ones after it; the old ones keep decrypting until
+    this has finished, then they can be removed.
+    """
+    from bss.crypto import vault_from_settings
+    from bss.db import session_scope
+    from bss.key_rotation import rotate_secrets
+
+    settings = get_settings()
+    with session_scope(settings.database_url) as s:
+        counts = rotate_secrets(s, vault=vault_from_settings(settings))
+    for column, n in counts.items():
+        click.echo(f"{column}: {n} re-encrypted")
+    click.echo(
+        f"Done: {sum(counts.values())} secrets are under the first key; the other keys in "
+        "BSS_SECRET_KEYS can now be removed."
+    )
+
+
+@main.group()
+def users() -> None:
+    """Portal users."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option(
+    "--role",
+    type=click.Choice(["operator", "distributor_admin", "viewer"]),
+    default="operator",
+    show_default=True,
+)
+@click.option(
+    "--distributor",
+    default=None,
+    help="Slug of a distributor admin's distributor (a viewer's: read-only of it; else of all).",
+)
+@click.option("--name", default="", help="The user's name.")
+@click.option("--google-only", is_flag=True, help="No password: Sign in with Google only.")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (no prompt)."
+)
+def users_create(
+    email: str,
+    role: str,
+    distributor: str | None,
+    name: str,
+    google_only: bool,
+    password_stdin: bool,
+) -> None:
+    """Create a portal user with e-mail address EMAIL (the first one: an operator)."""
+    from bss.db import session_scope
+    from bss.errors import BssError
+    from bss.tenancy import distributor_by_slug
+    from bss.users import create_user
+
+    password: str | None = None
+    if password_stdin:
+        password = click.get_text_stream("stdin").readline().rstrip("\n")
+    elif not google_only:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        with session_scope(get_settings().database_url) as s:
+            d = distributor_by_slug(s, distributor) if distributor else None
+            user = create_user(
+                s, email=email, role=role, distributor=d, password=password, name=name
+            )
+            if role == "viewer" and d is not None:  # create_user keeps one only for admins
+                user.distributor_id = d.id
+            click.echo(f"Created {user.role} {user.email}.")
+    except BssError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@main.command()
+@click.argument("instance")
+def doctor(instance: str) -> None:
+    """Check INSTANCE (DISTRIBUTOR/NAME, a name, or an id): refresh, scopes, APIs, reseller
+    access; each failure says what to fix. Exits 1 when a check fails."""
+    from bss.crypto import vault_from_settings
+    from bss.db import session_scope
+    from bss.doctor import check_instance
+    from bss.errors import BssError
+    from bss.instances import find_instance
+
+    settings = get_settings()
+    try:
+        with session_scope(settings.database_url) as s:
+            found = find_instance(s, instance)
+            results = check_instance(
+                s, settings=settings, vault=vault_from_settings(settings), instance=found
+            )
+    except BssError as exc:
+        raise click.ClickException(exc.message) from exc
+    for r in results:
+        click.echo(f"{'PASS' if r.ok else 'FAIL'}  {r.name}: {r.detail}")
+        if r.fix:
+            click.echo(f"      Fix: {r.fix}")
+        if r.link:
+            click.echo(f"      {r.link}")
+    if not all(r.ok for r in results):
+        sys.exit(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import threading
@@ -11,17 +12,20 @@ from pathlib import Path
 
 import click
 import requests
+from sqlmodel import Session
 
 from bss import migrate
 from bss.crypto import vault_from_settings
 from bss.db import session_scope
 from bss.errors import NotFound
 from bss.gateway.credentials import REQUIRED_SCOPES
+from bss.google_signin import CALLBACK_PATH
 from bss.instances import create_instance, get_instance, redirect_uris, store_oauth_grant
-from bss.models import InstanceStatus
+from bss.models import Distributor, InstanceStatus, UserRole
 from bss.processes import Supervisor, port_in_use, wait_http
 from bss.settings import Settings
 from bss.tenancy import create_api_key, create_distributor, distributor_by_slug, revoke_api_keys
+from bss.users import create_user, set_password, user_by_email
 
 DEMO_SLUG = "demo"
 DEMO_INSTANCE = "demo"
@@ -35,15 +39,18 @@ class DemoInfo:
     jobs_url: str
     sandbox_url: str
     api_key: str
+    portal_email: str = DEMO_ADMIN
+    portal_password: str = ""
 
 
-def _sandbox_client(sandbox: str, redirect: list[str]) -> dict[str, str]:
-    """Make sure the sandbox holds the demo reseller and OAuth client; return the client."""
+def _sandbox_client(sandbox: str, name: str, redirect: list[str]) -> dict[str, str]:
+    """Make sure the sandbox holds the demo reseller and the OAuth client `name` with these
+    redirect URIs; return its id and secret."""
     state = requests.get(f"{sandbox}/_sandbox/state", timeout=10).json()
     if not any(r.get("domain") == DEMO_RESELLER for r in _items(state.get("resellers"))):
         _post(sandbox, "/_sandbox/resellers", {"domain": DEMO_RESELLER, "admin_email": DEMO_ADMIN})
     for client in _items(state.get("clients")):
-        if client.get("name") == "Demo provisioning" and client.get("client_secret"):
+        if client.get("name") == name and client.get("client_secret"):
             requests.patch(
                 f"{sandbox}/_sandbox/clients/{client['client_id']}",
                 json={"redirect_uris": redirect},
@@ -52,11 +59,28 @@ def _sandbox_client(sandbox: str, redirect: list[str]) -> dict[str, str]:
             return {"client_id": client["client_id"], "client_secret": client["client_secret"]}
     project = _post(sandbox, "/_sandbox/projects", {"reseller": DEMO_RESELLER})["project_id"]
     web = _post(
-        sandbox,
-        "/_sandbox/clients",
-        {"project": project, "name": "Demo provisioning", "redirect_uris": redirect},
+        sandbox, "/_sandbox/clients", {"project": project, "name": name, "redirect_uris": redirect}
     )["web"]
     return {"client_id": web["client_id"], "client_secret": web["client_secret"]}
+
+
+def _portal_user(s: Session, distributor: Distributor) -> str:
+    """The demo's portal user (the demo reseller's admin, so Sign in with Google works too),
+    with a new password each start: returned to be shown once."""
+    password = secrets.token_urlsafe(12)
+    try:
+        user = user_by_email(s, DEMO_ADMIN)
+        set_password(s, user, password)
+    except NotFound:
+        create_user(
+            s,
+            email=DEMO_ADMIN,
+            role=UserRole.DISTRIBUTOR_ADMIN,
+            distributor=distributor,
+            password=password,
+            name="Demo Admin",
+        )
+    return password
 
 
 def _items(value: object) -> list[dict]:
@@ -88,7 +112,7 @@ def _refresh_works(settings: Settings, client: dict[str, str], refresh_token: st
 def seed(settings: Settings, sandbox: str) -> DemoInfo:
     """The demo distributor, its authenticated instance and a fresh API key (idempotent)."""
     vault = vault_from_settings(settings)
-    client = _sandbox_client(sandbox, redirect_uris(settings.base_urls))
+    client = _sandbox_client(sandbox, "Demo provisioning", redirect_uris(settings.base_urls))
     with session_scope(settings.database_url) as s:
         try:
             distributor = distributor_by_slug(s, DEMO_SLUG)
@@ -125,8 +149,9 @@ def seed(settings: Settings, sandbox: str) -> DemoInfo:
             )
         revoke_api_keys(s, distributor=distributor, label="demo")
         api_key = create_api_key(s, distributor=distributor, label="demo")
+        password = _portal_user(s, distributor)
     base = settings.base_urls[0]
-    return DemoInfo(f"{base}/", f"{base}/jobs", sandbox, api_key)
+    return DemoInfo(f"{base}/", f"{base}/jobs", sandbox, api_key, DEMO_ADMIN, password)
 
 
 def curl_example(base: str, api_key: str) -> str:
@@ -179,6 +204,11 @@ def run_demo(settings: Settings, *, port: int, sandbox_port: int, worker_threads
             wait_http(f"{sandbox}/_sandbox/state", proc=proc)
         env["GOOGLE_SANDBOX_URL"] = sandbox
         env["BSS_PUBLIC_BASE_URLS"] = f"http://127.0.0.1:{port}"
+        signin = _sandbox_client(
+            sandbox, "Portal sign-in", [env["BSS_PUBLIC_BASE_URLS"] + CALLBACK_PATH]
+        )
+        env["GOOGLE_SIGNIN_CLIENT_ID"] = signin["client_id"]
+        env["GOOGLE_SIGNIN_CLIENT_SECRET"] = signin["client_secret"]
         os.environ.update(env)
         settings = Settings()
         migrate.upgrade(settings.database_url)
@@ -236,6 +266,9 @@ def _print_banner(info: DemoInfo, home: Path) -> None:
     click.echo(
         "\nThe demo is running (Ctrl-C stops everything).\n\n"
         f"  Portal:       {info.portal_url}\n"
+        f"                sign in as {info.portal_email}, password (new at each start): "
+        f"{info.portal_password}\n"
+        "                or with Sign in with Google as that account on the sandbox's page\n"
         f"  Jobs:         {info.jobs_url}\n"
         f"  API docs:     {base}/api/v1/openapi.json\n"
         f"  Sandbox:      {info.sandbox_url}/_sandbox/   (the stand-in for Google)\n"

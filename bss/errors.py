@@ -59,6 +59,17 @@ class InvalidState(BssError):
     http_status = 409
 
 
+class OAuthFlowError(BssError):
+    """An OAuth authorization could not be completed; `reason` names the failed check."""
+
+    code = "oauth_flow"
+    http_status = 400
+
+    def __init__(self, message: str, *, reason: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
+
+
 class GoogleError(BssError):
     """A Google call failed; subclasses say what to do about it."""
 
@@ -99,3 +110,38 @@ class GoogleAuthorizationError(GoogleError):
     """The instance's credentials no longer work: it needs re-authentication."""
 
     code = "google_authorization"
+
+
+class RuleRefused(PermanentGoogleError):
+    """Refused before calling Google: the request breaks one of Google's seat or plan rules."""
+
+    code = "refused_by_rule"
+
+
+def error_body(exc: BaseException) -> dict[str, Any]:
+    """The job's `error` for an exception: code, Google's reason, message, hint."""
+    if isinstance(exc, GoogleError):
+        body = {
+            "code": exc.code,
+            "google_status": exc.status,
+            "google_reason": exc.reason,
+            "google_method": exc.method,
+            "message": exc.message,
+            "hint": exc.hint,
+        }
+        if exc.details:
+            body["details"] = exc.details
+        return body
+    if isinstance(exc, BssError):
+        return {"code": exc.code, "message": exc.message, "hint": exc.hint, "details": exc.details}
+    if isinstance(exc, TimeoutError):
+        return {
+            "code": "time_limit",
+            "message": f"Timed out: {exc}",
+            "hint": "Retried automatically; the steps already done are not repeated.",
+        }
+    return {
+        "code": "internal_error",
+        "message": f"{type(exc).__name__}: {exc}",
+        "hint": "Retried automatically; if it persists, tell the platform operator.",
+    }

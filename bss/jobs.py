@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import copy
 import hashlib
+import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from pydantic import BaseModel, SecretStr
+from sqlalchemy import and_, or_, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from bss.errors import IdempotencyConflict, InvalidState, NotFound, ValidationFailed
-from bss.models import Distributor, Instance, Job, JobEvent, JobState, utcnow
-from bss.operations import get_operation
+from bss.crypto import Vault
+from bss.errors import (
+    ConfigurationError,
+    IdempotencyConflict,
+    InvalidState,
+    NotFound,
+    ValidationFailed,
+)
+from bss.models import Distributor, Instance, Job, JobEvent, JobSecret, JobState, utcnow
+from bss.operations import Operation, get_operation
+
+SECRET_MARK = "<secret>"  # noqa: S105 (a placeholder shown instead of a secret)
 
 Sender = Callable[[str], None]
 
@@ -40,25 +55,34 @@ def submit_job(
     params: dict[str, Any],
     external_ref: str | None = None,
     idempotency_key: str | None = None,
+    vault: Vault | None = None,
 ) -> tuple[Job, bool]:
     """Validate and record a job (state queued). Returns (job, created).
 
     The same Idempotency-Key with the same body returns the first job; with another body it is
     refused. The caller commits, then sends the message (`dispatch`).
     """
+    op_or_none = _operation_or_none(operation)
+    secret_fields = op_or_none.secret_fields if op_or_none else ()
     body = {
         "instance": instance_name,
         "operation": operation,
-        "params": params,
+        # Secrets are compared separately (decrypted), never hashed: a hash of a short password
+        # next to known fields could be brute-forced.
+        "params": redact(params, secret_fields) if isinstance(params, dict) else params,
         "external_ref": external_ref,
     }
     digest = request_hash(body)
     if idempotency_key:
         existing = _by_idempotency_key(session, distributor.id, idempotency_key)
         if existing is not None:
+            _same_secrets(session, existing, params, secret_fields, vault)
             return _replay(existing, digest), False
     op = get_operation(operation)
     validated = op.validate(params)
+    secrets = {path: value for path in op.secret_fields if (value := secret_at(validated, path))}
+    if secrets and vault is None:
+        raise ConfigurationError("A job with secrets needs the vault to encrypt them.")
     instance = session.exec(
         select(Instance).where(
             Instance.distributor_id == distributor.id, Instance.name == instance_name
@@ -73,7 +97,7 @@ def submit_job(
         distributor_id=distributor.id,  # type: ignore[arg-type]
         instance_id=instance.id,  # type: ignore[arg-type]
         operation=op.name,
-        params=validated.model_dump(mode="json", exclude_none=True),
+        params=redact(validated.model_dump(mode="json", exclude_none=True), op.secret_fields),
         external_ref=external_ref,
         idempotency_key=idempotency_key,
         request_hash=digest,
@@ -88,8 +112,91 @@ def submit_job(
         if existing is None:
             raise
         return _replay(existing, digest), False
+    for path, value in secrets.items():
+        assert vault is not None
+        session.add(JobSecret(job_id=job.id, name=path, value_enc=vault.encrypt(value)))
     add_event(session, job.id, "state", "Accepted", state=JobState.QUEUED)
     return job, True
+
+
+def _operation_or_none(name: str) -> Operation | None:
+    try:
+        return get_operation(name)
+    except ValidationFailed:
+        return None
+
+
+def redact(params: dict[str, Any], paths: Sequence[str]) -> dict[str, Any]:
+    """`params` without the values at the secret `paths` (a mark says one was given)."""
+    out = copy.deepcopy(params)
+    for path in paths:
+        *parents, leaf = path.split(".")
+        node: Any = out
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and node.get(leaf) is not None:
+            node[leaf] = SECRET_MARK
+    return out
+
+
+def secret_at(model: BaseModel, path: str) -> str | None:
+    """The plaintext of the secret at `path` in validated params, if given."""
+    node: Any = model
+    for part in path.split("."):
+        node = getattr(node, part, None)
+    if isinstance(node, SecretStr):
+        return node.get_secret_value()
+    return node if isinstance(node, str) else None
+
+
+def with_secrets(
+    params: dict[str, Any], secrets: dict[str, str], paths: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The stored params with their secrets put back (in memory only, for a worker).
+
+    A secret mark whose secret is gone is dropped, so it can never pass for the secret.
+    """
+    out = copy.deepcopy(params)
+    for path in {*paths, *secrets}:
+        *parents, leaf = path.split(".")
+        node: Any = out
+        for part in parents:
+            node = node.setdefault(part, {}) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            continue
+        if path in secrets:
+            node[leaf] = secrets[path]
+        elif node.get(leaf) == SECRET_MARK:
+            del node[leaf]
+    return out
+
+
+def _same_secrets(
+    session: Session,
+    existing: Job,
+    params: Any,
+    paths: Sequence[str],
+    vault: Vault | None,
+) -> None:
+    """A replay must carry the same secrets as the first request (while they are kept)."""
+    if not paths or not isinstance(params, dict) or vault is None:
+        return
+    kept = {
+        s.name: s.value_enc
+        for s in session.exec(select(JobSecret).where(JobSecret.job_id == existing.id)).all()
+    }
+    for path in paths:
+        *parents, leaf = path.split(".")
+        node: Any = params
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        given = node.get(leaf) if isinstance(node, dict) else None
+        if (
+            path in kept
+            and isinstance(given, str)
+            and not hmac.compare_digest(vault.decrypt(kept[path]).encode(), given.encode())
+        ):
+            raise _conflict(existing)
 
 
 def _by_idempotency_key(session: Session, distributor_id: int | None, key: str) -> Job | None:
@@ -98,13 +205,17 @@ def _by_idempotency_key(session: Session, distributor_id: int | None, key: str) 
     ).first()
 
 
+def _conflict(existing: Job) -> IdempotencyConflict:
+    return IdempotencyConflict(
+        "This Idempotency-Key was already used with a different request body "
+        f"(job {existing.id}). Use a new key for a new request.",
+        details=[{"field": "Idempotency-Key", "problem": "reused with a different body"}],
+    )
+
+
 def _replay(existing: Job, digest: str) -> Job:
     if existing.request_hash != digest:
-        raise IdempotencyConflict(
-            "This Idempotency-Key was already used with a different request body "
-            f"(job {existing.id}). Use a new key for a new request.",
-            details=[{"field": "Idempotency-Key", "problem": "reused with a different body"}],
-        )
+        raise _conflict(existing)
     return existing
 
 
@@ -124,6 +235,93 @@ def get_job(session: Session, *, distributor_id: int | None, job_id: str) -> Job
     return job
 
 
+class JobFilters(BaseModel):
+    """Filters of a job listing; every one is optional."""
+
+    state: str | None = None
+    operation: str | None = None
+    instance_id: int | None = None
+    external_ref: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+def encode_cursor(job: Job) -> str:
+    """An opaque position after `job` in a newest-first listing."""
+    raw = f"{job.created_at.isoformat()}|{job.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (created_at, id) a cursor stands for, or ValidationFailed."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, job_id = raw.split("|", 1)
+        return datetime.fromisoformat(when), job_id
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationFailed(
+            "The cursor is not one this API gave out.",
+            details=[{"field": "cursor", "problem": "invalid; use next_cursor from a listing"}],
+        ) from None
+
+
+def list_jobs(
+    session: Session,
+    *,
+    distributor_id: int | None,
+    filters: JobFilters,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[Job], str | None]:
+    """A page of jobs, newest first (keyset paging), and the cursor of the next page."""
+    query = select(Job)
+    if distributor_id is not None:
+        query = query.where(Job.distributor_id == distributor_id)
+    if filters.state:
+        query = query.where(Job.state == filters.state)
+    if filters.operation:
+        query = query.where(Job.operation == filters.operation)
+    if filters.instance_id is not None:
+        query = query.where(Job.instance_id == filters.instance_id)
+    if filters.external_ref:
+        query = query.where(Job.external_ref == filters.external_ref)
+    if filters.created_after:
+        query = query.where(col(Job.created_at) >= filters.created_after)
+    if filters.created_before:
+        query = query.where(col(Job.created_at) < filters.created_before)
+    if cursor:
+        when, last_id = decode_cursor(cursor)
+        query = query.where(
+            or_(
+                col(Job.created_at) < when,
+                and_(col(Job.created_at) == when, col(Job.id) < last_id),
+            )
+        )
+    rows = list(
+        session.exec(
+            query.order_by(col(Job.created_at).desc(), col(Job.id).desc()).limit(limit + 1)
+        ).all()
+    )
+    following = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], following
+
+
+def reveal_secrets(session: Session, job: Job, vault: Vault) -> dict[str, str]:
+    """Secrets meant for the billing system (a generated password), shown once then deleted."""
+    if job.state not in (JobState.SUCCEEDED, JobState.FAILED):
+        return {}
+    shown = session.exec(
+        select(JobSecret).where(JobSecret.job_id == job.id, JobSecret.reveal == True)  # noqa: E712
+    ).all()
+    out = {}
+    for secret in shown:
+        out[secret.name] = vault.decrypt(secret.value_enc)
+        session.delete(secret)
+    if out:
+        add_event(session, job.id, "note", "Generated secrets delivered once and wiped")
+    return out
+
+
 def cancel_job(session: Session, job: Job) -> Job:
     """Cancel a job that no worker has started (a conditional update: a worker may race us)."""
     now = utcnow()
@@ -135,6 +333,8 @@ def cancel_job(session: Session, job: Job) -> Job:
     if done.rowcount != 1:  # type: ignore[attr-defined]
         session.refresh(job)
         raise InvalidState(f"Job {job.id} is {job.state}; only a queued job can be cancelled.")
+    for secret in session.exec(select(JobSecret).where(JobSecret.job_id == job.id)).all():
+        session.delete(secret)
     add_event(session, job.id, "state", "Cancelled", state=JobState.CANCELLED)
     session.flush()
     session.refresh(job)
@@ -142,11 +342,35 @@ def cancel_job(session: Session, job: Job) -> Job:
 
 
 __all__ = [
+    "JobFilters",
     "ValidationFailed",
     "add_event",
     "cancel_job",
     "dispatch",
     "get_job",
+    "list_jobs",
     "request_hash",
+    "reveal_secrets",
     "submit_job",
+    "with_secrets",
 ]
+
+
+def resume_waiting_jobs(session: Session, instance_id: int) -> list[str]:
+    """Jobs parked on an instance, put back in the queue once it is re-authenticated."""
+    jobs = session.exec(
+        select(Job).where(Job.instance_id == instance_id, Job.state == JobState.WAITING_REAUTH)
+    ).all()
+    for job in jobs:
+        job.state = JobState.QUEUED
+        job.updated_at = utcnow()
+        job.next_attempt_at = None
+        session.add(job)
+        add_event(
+            session,
+            job.id,
+            "state",
+            "Instance re-authenticated: queued again",
+            state=JobState.QUEUED,
+        )
+    return [j.id for j in jobs]

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from dramatiq.middleware.time_limit import TimeLimitExceeded
 from sqlalchemy import or_, update
 from sqlmodel import Session, select
 
@@ -18,20 +19,30 @@ from bss.errors import (
     GoogleAuthorizationError,
     GoogleError,
     TransientGoogleError,
+    error_body,
 )
 from bss.gateway import CallRecord, Gateway
 from bss.gateway.credentials import instance_credentials
-from bss.jobs import add_event
+from bss.gateway.tokens import TokenCache, fingerprint
+from bss.job_store import DbJobStore, settle_secrets
+from bss.jobs import add_event, with_secrets
 from bss.models import Instance, InstanceStatus, Job, JobState, utcnow
 from bss.operations import StepContext, get_operation
 from bss.settings import Settings
+from bss.webhooks import instance_event, job_event
 
 log = logging.getLogger(__name__)
 
 # Sends a job's message again, after a delay in milliseconds.
 Resend = Callable[[str, int], None]
+# Sends a webhook delivery's message.
+Notify = Callable[[str], None]
 
 RUNNABLE = (JobState.QUEUED, JobState.RETRYING)
+
+
+class LeaseLost(Exception):
+    """Another worker took the job over (our lease lapsed): stop without touching it."""
 
 
 class JobRunner:
@@ -43,11 +54,15 @@ class JobRunner:
         settings: Settings,
         vault: Vault,
         resend: Resend,
+        notify: Notify | None = None,
+        token_cache: TokenCache | None = None,
         gateway_factory: Callable[..., Gateway] = Gateway,
     ) -> None:
         self.settings = settings
         self.vault = vault
         self.resend = resend
+        self.notify = notify or (lambda _delivery_id: None)
+        self.token_cache = token_cache
         self.gateway_factory = gateway_factory
 
     def _session(self) -> Any:
@@ -71,21 +86,29 @@ class JobRunner:
                 attempt=job.attempts,
             )
         if instance.status in (InstanceStatus.NEEDS_REAUTH, InstanceStatus.DISABLED):
-            return self._park(job_id, f"Instance {instance.name!r} is {instance.status}.")
+            return self._park(job_id, worker, f"Instance {instance.name!r} is {instance.status}.")
         try:
             checkpoint = self._run_steps(job, instance, worker)
+        except LeaseLost:
+            log.warning("job %s: lease lost to another worker; leaving it", job_id)
+            return None
         except GoogleAuthorizationError as exc:
             self._mark_needs_reauth(instance.id, exc)
-            return self._park(job_id, exc.message)
+            return self._park(job_id, worker, exc.message)
         except TransientGoogleError as exc:
-            return self._retry_or_fail(job_id, exc)
+            return self._retry_or_fail(job_id, worker, exc)
         except BssError as exc:
-            return self._finish(job_id, JobState.FAILED, error=error_body(exc))
+            return self._finish(job_id, worker, JobState.FAILED, error=error_body(exc))
+        except TimeLimitExceeded:
+            limit = self.settings.job_time_limit_seconds
+            return self._retry_or_fail(
+                job_id, worker, TimeoutError(f"the attempt ran longer than {limit}s")
+            )
         except Exception as exc:  # a bug or an unforeseen failure: retried, then failed
             log.exception("job %s: unexpected error", job_id)
-            return self._retry_or_fail(job_id, exc)
+            return self._retry_or_fail(job_id, worker, exc)
         op = get_operation(job.operation)
-        return self._finish(job_id, JobState.SUCCEEDED, result=op.result(checkpoint))
+        return self._finish(job_id, worker, JobState.SUCCEEDED, result=op.result(checkpoint))
 
     def _lease(self, job_id: str, worker: str) -> bool:
         now = utcnow()
@@ -117,9 +140,27 @@ class JobRunner:
             )
             return bool(taken.rowcount)  # type: ignore[attr-defined]
 
+    def _credentials(self, instance: Instance) -> Any:
+        creds = instance_credentials(instance, vault=self.vault, settings=self.settings)
+        if self.token_cache is None or instance.id is None:
+            return creds
+        grant = fingerprint(
+            instance.mode,
+            instance.refresh_token_enc or instance.service_account_key_enc,
+            instance.delegated_admin,
+        )
+        return self.token_cache.wrap(creds, instance_id=instance.id, grant=grant)
+
     def _run_steps(self, job: Job, instance: Instance, worker: str) -> dict[str, Any]:
         op = get_operation(job.operation)
-        params = op.validate(job.params)
+        store = DbJobStore(
+            self.settings.database_url,
+            self.vault,
+            job_id=job.id,
+            instance_id=instance.id,  # type: ignore[arg-type]
+        )
+        secrets = {k: v for k, v in store.secrets().items() if k in op.secret_fields}
+        params = op.validate(with_secrets(job.params, secrets, op.secret_fields))
         checkpoint = dict(job.checkpoint or {})
 
         def record(call: CallRecord) -> None:
@@ -141,79 +182,124 @@ class JobRunner:
                 add_event(s, job.id, "note", message)
 
         gateway = self.gateway_factory(
-            settings=self.settings,
-            credentials=instance_credentials(instance, vault=self.vault, settings=self.settings),
-            record=record,
+            settings=self.settings, credentials=self._credentials(instance), record=record
+        )
+        ctx = StepContext(
+            gateway, params, checkpoint, note, store=store, accepted_at=job.created_at
         )
         for name, step in op.steps:
             if name in checkpoint:
                 continue  # done in an earlier attempt
-            output = step(StepContext(gateway, params, checkpoint, note))
+            output = step(ctx)
             checkpoint[name] = output
+            ctx.fresh.add(name)
             self._checkpoint(job.id, worker, checkpoint, name)
         return checkpoint
 
     def _checkpoint(self, job_id: str, worker: str, checkpoint: dict[str, Any], step: str) -> None:
         now = utcnow()
         with self._session() as s:
-            s.execute(
+            saved = s.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.lease_owner == worker)  # type: ignore[arg-type]
+                .where(
+                    Job.id == job_id,  # type: ignore[arg-type]
+                    Job.lease_owner == worker,  # type: ignore[arg-type]
+                    Job.state == JobState.RUNNING,  # type: ignore[arg-type]
+                )
                 .values(
                     checkpoint=checkpoint,
                     updated_at=now,
                     lease_expires_at=now + timedelta(seconds=self.settings.job_lease_seconds),
                 )
             )
+            if not saved.rowcount:  # type: ignore[attr-defined]
+                raise LeaseLost(job_id)
             add_event(s, job_id, "step", f"Step {step} done", step=step, output=checkpoint[step])
+
+    def _owned(self, s: Session, job_id: str, worker: str) -> Job | None:
+        """The job, if this worker still holds its lease (else another worker owns it now)."""
+        job = s.exec(select(Job).where(Job.id == job_id).with_for_update()).first()
+        if job is None or job.lease_owner != worker or job.state != JobState.RUNNING:
+            log.warning("job %s: no longer ours (%s)", job_id, job.state if job else "gone")
+            return None
+        return job
 
     def _finish(
         self,
         job_id: str,
+        worker: str,
         state: JobState,
         *,
         result: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
-    ) -> str:
+    ) -> str | None:
         now = utcnow()
+        deliveries = []
         with self._session() as s:
-            job = s.get(Job, job_id)
-            assert job is not None
+            job = self._owned(s, job_id, worker)
+            if job is None:
+                return None
             job.state, job.result, job.error = state, result, error
             job.finished_at = job.updated_at = now
             job.lease_owner = job.lease_expires_at = job.next_attempt_at = None
             s.add(job)
+            # A given password is no longer needed. A generated one is shown once if it was
+            # not mailed, or if the job failed after the user got it (else nobody would know it).
+            user_made = any(
+                isinstance(out, dict) and out.get("primaryEmail") and out.get("created")
+                for out in (job.checkpoint or {}).values()
+            )
+            settle_secrets(
+                s,
+                job_id,
+                given=get_operation(job.operation).secret_fields,
+                keep_generated=state == JobState.SUCCEEDED or user_made,
+                reveal_generated=state != JobState.SUCCEEDED,
+            )
             message = (
                 "Succeeded"
                 if state == JobState.SUCCEEDED
                 else (f"Failed: {error['message']}" if error else str(state))
             )
             add_event(s, job_id, "state", message, state=state)
+            event = "job.succeeded" if state == JobState.SUCCEEDED else "job.failed"
+            deliveries.append(job_event(s, self.settings, job, event))
+        self._send(deliveries)
         return state
 
-    def _retry_or_fail(self, job_id: str, exc: Exception) -> str:
+    def _send(self, deliveries: list[str | None]) -> None:
+        for delivery_id in deliveries:
+            if delivery_id:
+                self.notify(delivery_id)
+
+    def _retry_or_fail(self, job_id: str, worker: str, exc: Exception) -> str | None:
         with self._session() as s:
-            job = s.get(Job, job_id)
-            assert job is not None
+            job = self._owned(s, job_id, worker)
+            if job is None:
+                return None
             error = error_body(exc)
             if job.attempts >= self.settings.job_max_attempts:
                 error["message"] = f"Gave up after {job.attempts} attempts: {error['message']}"
-                return self._finish(job_id, JobState.FAILED, error=error)
-            delay = self.backoff(job.attempts, getattr(exc, "retry_after", None))
-            job.state = JobState.RETRYING
-            job.error = error
-            job.next_attempt_at = utcnow() + timedelta(seconds=delay)
-            job.lease_owner = job.lease_expires_at = None
-            job.updated_at = utcnow()
-            s.add(job)
-            add_event(
-                s,
-                job_id,
-                "state",
-                f"Will retry in {delay:.0f}s: {error['message']}",
-                state=JobState.RETRYING,
-                delay_seconds=round(delay, 1),
-            )
+                final = True
+            else:
+                final = False
+                delay = self.backoff(job.attempts, getattr(exc, "retry_after", None))
+                job.state = JobState.RETRYING
+                job.error = error
+                job.next_attempt_at = utcnow() + timedelta(seconds=delay)
+                job.lease_owner = job.lease_expires_at = None
+                job.updated_at = job.enqueued_at = utcnow()
+                s.add(job)
+                add_event(
+                    s,
+                    job_id,
+                    "state",
+                    f"Will retry in {delay:.1f}s: {error['message']}",
+                    state=JobState.RETRYING,
+                    delay_seconds=round(delay, 1),
+                )
+        if final:
+            return self._finish(job_id, worker, JobState.FAILED, error=error)
         self.resend(job_id, int(delay * 1000))
         return JobState.RETRYING
 
@@ -226,10 +312,12 @@ class JobRunner:
         delay = random.uniform(cap / 2, cap)
         return max(delay, retry_after or 0.0)
 
-    def _park(self, job_id: str, why: str) -> str:
+    def _park(self, job_id: str, worker: str, why: str) -> str | None:
+        deliveries = []
         with self._session() as s:
-            job = s.get(Job, job_id)
-            assert job is not None
+            job = self._owned(s, job_id, worker)
+            if job is None:
+                return None
             job.state = JobState.WAITING_REAUTH
             job.lease_owner = job.lease_expires_at = None
             job.updated_at = utcnow()
@@ -246,52 +334,20 @@ class JobRunner:
                 f"Waiting for re-authentication: {why}",
                 state=JobState.WAITING_REAUTH,
             )
+            deliveries.append(job_event(s, self.settings, job, "job.waiting_reauth"))
+        self._send(deliveries)
         return JobState.WAITING_REAUTH
 
     def _mark_needs_reauth(self, instance_id: int | None, exc: GoogleError) -> None:
+        deliveries = []
         with self._session() as s:
-            instance = s.get(Instance, instance_id)
+            instance = s.exec(
+                select(Instance).where(Instance.id == instance_id).with_for_update()
+            ).first()
             if instance is not None and instance.status == InstanceStatus.AUTHENTICATED:
                 instance.status = InstanceStatus.NEEDS_REAUTH
                 instance.last_error = f"{exc.reason}: {exc.message}"
                 instance.updated_at = utcnow()
                 s.add(instance)
-
-
-def error_body(exc: BaseException) -> dict[str, Any]:
-    """The job's `error` for an exception: code, Google's reason, message, hint."""
-    if isinstance(exc, GoogleError):
-        return {
-            "code": exc.code,
-            "google_status": exc.status,
-            "google_reason": exc.reason,
-            "google_method": exc.method,
-            "message": exc.message,
-            "hint": exc.hint,
-        }
-    if isinstance(exc, BssError):
-        return {"code": exc.code, "message": exc.message, "hint": exc.hint, "details": exc.details}
-    return {
-        "code": "internal_error",
-        "message": f"{type(exc).__name__}: {exc}",
-        "hint": "Retried automatically; if it persists, tell the platform operator.",
-    }
-
-
-def resume_waiting_jobs(session: Session, instance_id: int) -> list[str]:
-    """Jobs parked on an instance, put back in the queue once it is re-authenticated."""
-    jobs = session.exec(
-        select(Job).where(Job.instance_id == instance_id, Job.state == JobState.WAITING_REAUTH)
-    ).all()
-    for job in jobs:
-        job.state = JobState.QUEUED
-        job.updated_at = utcnow()
-        session.add(job)
-        add_event(
-            session,
-            job.id,
-            "state",
-            "Instance re-authenticated: queued again",
-            state=JobState.QUEUED,
-        )
-    return [j.id for j in jobs]
+                deliveries.append(instance_event(s, instance, "instance.needs_reauth"))
+        self._send(deliveries)

@@ -65,3 +65,35 @@ def revoke_api_keys(session: Session, *, distributor: Distributor, label: str) -
         k.revoked_at = utcnow()
         session.add(k)
     return len(keys)
+
+
+def list_api_keys(
+    session: Session, *, distributor: Distributor, include_revoked: bool = True
+) -> list[ApiKey]:
+    """The distributor's API keys, newest first (only hashes: keys themselves are never stored)."""
+    query = select(ApiKey).where(ApiKey.distributor_id == distributor.id)
+    if not include_revoked:
+        query = query.where(ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+    newest_first = (ApiKey.created_at.desc(), ApiKey.id.desc())  # type: ignore[attr-defined,union-attr]
+    return list(session.exec(query.order_by(*newest_first)).all())
+
+
+def revoke_api_key(session: Session, *, distributor: Distributor, key_id: int | str) -> ApiKey:
+    """Revoke one of the distributor's keys, by id or by its shown prefix; NotFound otherwise.
+
+    Revoking a key that is already revoked changes nothing (and is not an error).
+    """
+    query = select(ApiKey).where(ApiKey.distributor_id == distributor.id)
+    if isinstance(key_id, int) or str(key_id).isdigit():
+        query = query.where(ApiKey.id == int(key_id))
+    else:
+        query = query.where(ApiKey.prefix == str(key_id))
+    matches = session.exec(query).all()
+    if len(matches) != 1:
+        raise NotFound(f"No API key {key_id!r} for distributor {distributor.slug!r}.")
+    key = matches[0]
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        session.add(key)
+        session.flush()
+    return key

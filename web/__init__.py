@@ -11,7 +11,7 @@ from flask_openapi3 import Info, OpenAPI
 from bss.broker import make_broker, send_job
 from bss.crypto import vault_from_settings
 from bss.settings import Settings, get_settings
-from web import api, errors, jobs_page, ops
+from web import api, dashboard, errors, jobs_page, ops, portal
 
 
 def create_app(settings: Settings | None = None, *, test_config: dict[str, Any] | None = None):
@@ -41,11 +41,13 @@ def create_app(settings: Settings | None = None, *, test_config: dict[str, Any] 
     app.register_api(api.bp)
     app.register_blueprint(jobs_page.bp)
     app.register_blueprint(ops.bp)
+    portal.init_app(app, csrf_exempt=[api.bp])
+    dashboard.init_app(app)
     errors.register(app)
 
     @app.get("/", doc_ui=False)
     def index():
-        return redirect(url_for("jobs_page.list_jobs"))
+        return redirect(url_for("instances.list_instances"))
 
     @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:

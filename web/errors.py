@@ -22,7 +22,10 @@ def validation_error_response(exc: ValidationError):
         {"field": ".".join(str(p) for p in e["loc"]) or "body", "problem": e["msg"]}
         for e in exc.errors()
     ]
-    return error_json(422, "validation_failed", "The request is invalid.", details)
+    # flask-openapi3 aborts with what this returns, so it must be one Response (not a tuple).
+    response, status = error_json(422, "validation_failed", "The request is invalid.", details)
+    response.status_code = status
+    return response
 
 
 def _wants_json() -> bool:

@@ -4,7 +4,7 @@ Importing it sets the broker from the settings and declares the actors; nothing 
 the worker starts consuming.
 """
 
-from workers.actors import run_job
+from workers.actors import deliver_webhook, run_job
 from workers.broker import broker
 
-__all__ = ["broker", "run_job"]
+__all__ = ["broker", "deliver_webhook", "run_job"]

@@ -9,10 +9,19 @@ import threading
 
 import dramatiq
 
-from bss.broker import JOBS_QUEUE, RUN_JOB_ACTOR, send_job
+from bss.broker import (
+    DELIVER_WEBHOOK_ACTOR,
+    JOBS_QUEUE,
+    RUN_JOB_ACTOR,
+    WEBHOOKS_QUEUE,
+    send_job,
+    send_webhook,
+)
 from bss.crypto import vault_from_settings
+from bss.gateway.tokens import token_cache_from_settings
 from bss.runner import JobRunner
 from bss.settings import get_settings
+from bss.webhooks import deliver
 from workers.broker import broker  # sets the broker before the actors below are declared
 
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
@@ -21,20 +30,42 @@ WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
 @functools.cache
 def _runner() -> JobRunner:
     settings = get_settings()
+    vault = vault_from_settings(settings)
     return JobRunner(
         settings=settings,
-        vault=vault_from_settings(settings),
+        vault=vault,
         resend=lambda job_id, delay_ms: send_job(broker, job_id, delay_ms=delay_ms),
+        notify=lambda delivery_id: send_webhook(broker, delivery_id),
+        token_cache=token_cache_from_settings(settings, vault),
     )
 
 
 @dramatiq.actor(
     actor_name=RUN_JOB_ACTOR,
     queue_name=JOBS_QUEUE,
-    # Retries and backoff are the job engine's (recorded on the job), not the broker's.
+    # Retries and backoff are the job engine's (recorded on the job as `retrying` with the next
+    # time, and sent as delayed messages), not the broker's.
     max_retries=0,
-    time_limit=get_settings().job_lease_seconds * 1000,
+    time_limit=get_settings().job_time_limit_seconds * 1000,
 )
 def run_job(job_id: str) -> None:
     """Run one provisioning job by id."""
     _runner().run(job_id, worker=f"{WORKER_NAME}:{threading.current_thread().name}")
+
+
+@dramatiq.actor(
+    actor_name=DELIVER_WEBHOOK_ACTOR,
+    queue_name=WEBHOOKS_QUEUE,
+    # bss schedules the next attempt itself (with backoff and jitter) and records each one.
+    max_retries=0,
+    time_limit=int(get_settings().webhook_timeout_seconds * 3 * 1000),
+)
+def deliver_webhook(delivery_id: str) -> None:
+    """Make one delivery attempt of a webhook event by id."""
+    settings = get_settings()
+    deliver(
+        settings,
+        _runner().vault,
+        delivery_id,
+        resend=lambda d, delay_ms: send_webhook(broker, d, delay_ms=delay_ms),
+    )

@@ -32,8 +32,11 @@ def instance_credentials(instance: Instance, *, vault: Vault, settings: Settings
                 hint="Upload the service account's JSON key and name the admin to impersonate.",
             )
         info = json.loads(vault.decrypt(instance.service_account_key_enc))
+        # The token endpoint comes from settings (the key's token_uri may name another one);
+        # google-auth reads it from the key, so it is replaced there.
+        info["token_uri"] = settings.google_token_uri
         sa = service_account.Credentials.from_service_account_info(
-            info, scopes=list(REQUIRED_SCOPES), token_uri=settings.google_token_uri
+            info, scopes=list(REQUIRED_SCOPES)
         )
         return sa.with_subject(instance.delegated_admin)
     if not instance.refresh_token_enc or not instance.client_secret_enc:

@@ -15,11 +15,12 @@ import httplib2
 from google.auth import exceptions as auth_exceptions
 from google.auth.credentials import Credentials
 from googleapiclient.discovery import build
-from googleapiclient.errors import HttpError
+from googleapiclient.errors import BatchError, HttpError
+from googleapiclient.http import BatchHttpRequest
 from tenacity import (
     RetryCallState,
     Retrying,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
     wait_random_exponential,
 )
@@ -52,6 +53,23 @@ NETWORK_ERRORS = (
 
 _local = threading.local()
 
+# Calls that create something each time they are sent; everything else is safe to repeat
+# (gets, lists, absolute seat counts, plan and renewal settings, suspend/activate, deletes).
+NON_IDEMPOTENT = (".insert", ".send")
+RATE_LIMITED = (429, 403)
+
+# Google accepts up to 1000 calls in one batch (Gmail 100); smaller batches keep one failed
+# batch cheap to redo.
+BATCH_SIZE = 100
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """One call of a batch: Google's answer, or the classified error."""
+
+    response: Any = None
+    error: GoogleError | None = None
+
 
 @dataclass(frozen=True)
 class CallRecord:
@@ -81,11 +99,43 @@ def _thread_service(api: str, root: str, timeout: float) -> Any:
     return cache[key]
 
 
+class SendOnceHttp(httplib2.Http):
+    """httplib2, minus its silent re-send of a POST whose connection dropped before the answer.
+
+    httplib2 sends a request again when the answer never came, whatever the method: an insert
+    Google applied would be made twice. Here a POST goes out once; a lost answer becomes a
+    network error, and the job's step checks Google before trying again.
+    """
+
+    def _conn_request(self, conn: Any, request_uri: str, method: str, body: Any, headers: Any):  # type: ignore[no-untyped-def]
+        if method != "POST":
+            return super()._conn_request(conn, request_uri, method, body, headers)
+        if conn.sock is not None:
+            # A kept-alive connection may have gone stale: start a POST on a fresh one, so that
+            # a connection dropped before the answer really means "maybe applied".
+            conn.close()
+        send = conn.request
+        sent = False
+
+        def send_once(*args: Any, **kwargs: Any) -> Any:
+            nonlocal sent
+            if sent:
+                raise ConnectionAbortedError("the connection dropped before Google answered")
+            sent = True
+            return send(*args, **kwargs)
+
+        conn.request = send_once
+        try:
+            return super()._conn_request(conn, request_uri, method, body, headers)
+        finally:
+            conn.request = send
+
+
 def _thread_http(timeout: float) -> httplib2.Http:
     """This thread's HTTP connection pool (httplib2 is not thread-safe)."""
     h = getattr(_local, "http", None)
     if h is None:
-        h = _local.http = httplib2.Http(timeout=timeout)
+        h = _local.http = SendOnceHttp(timeout=timeout)
     return h
 
 
@@ -129,8 +179,17 @@ class Gateway:
         a few times here, then raised as TransientGoogleError for the job engine to reschedule.
         """
         api = api or method.split(".", 1)[0].replace("directory", "admin")
+        idempotent = not method.endswith(NON_IDEMPOTENT)
+
+        def worth_retrying(exc: BaseException) -> bool:
+            # A write that may have been applied is not repeated here: the job retries it from
+            # its step, which checks Google first. Rate limits are refused before any change.
+            return isinstance(exc, TransientGoogleError) and (
+                idempotent or exc.status in RATE_LIMITED
+            )
+
         retrying = Retrying(
-            retry=retry_if_exception_type(TransientGoogleError),
+            retry=retry_if_exception(worth_retrying),
             stop=stop_after_attempt(self._attempts),
             wait=wait_random_exponential(multiplier=0.5, max=self._max_wait),
             reraise=True,
@@ -149,6 +208,87 @@ class Gateway:
             if exc.status == 404:
                 return None
             raise
+
+    def batch(
+        self,
+        method: str,
+        requests_of: dict[str, Callable[[Any], Any]],
+        *,
+        api: str | None = None,
+    ) -> dict[str, BatchOutcome]:
+        """Send many calls of `method` as Google batch requests; an outcome per key.
+
+        Each call is recorded on the timeline. A failure of the whole batch (network, 5xx on the
+        batch itself) is raised as for `call`; failures of single calls are returned.
+        """
+        api = api or method.split(".", 1)[0].replace("directory", "admin")
+        outcomes: dict[str, BatchOutcome] = {}
+        keys = list(requests_of)
+        for start in range(0, len(keys), BATCH_SIZE):
+            chunk = {k: requests_of[k] for k in keys[start : start + BATCH_SIZE]}
+            outcomes.update(self._batch_once(method, chunk, api))
+        return outcomes
+
+    def _batch_once(
+        self, method: str, chunk: dict[str, Callable[[Any], Any]], api: str
+    ) -> dict[str, BatchOutcome]:
+        service = self.service(api)
+        batch = BatchHttpRequest(batch_uri=self._settings.api_root(api) + "batch")
+        outcomes: dict[str, BatchOutcome] = {}
+        started = time.monotonic()
+
+        def collect(request_id: str, response: Any, exception: Exception | None) -> None:
+            key = names[int(request_id)]
+            status: int | None
+            reason: str | None
+            if exception is None:
+                outcomes[key] = BatchOutcome(response=response)
+                status, reason = 200, None
+            else:
+                err = (
+                    classify_http_error(exception, method)
+                    if isinstance(exception, HttpError)
+                    else TransientGoogleError(str(exception), method=method)
+                )
+                outcomes[key] = BatchOutcome(error=err)
+                status, reason = err.status, err.reason
+            self._record(
+                CallRecord(
+                    f"{method} (batch)", status, reason, int((time.monotonic() - started) * 1000), 1
+                )
+            )
+
+        # Short ids: Content-IDs travel in MIME headers, where long values get folded.
+        names = dict(enumerate(chunk))
+        requests = [request_of(service) for request_of in chunk.values()]
+        http = _thread_http(self._settings.google_http_timeout)
+        authed = google_auth_httplib2.AuthorizedHttp(self._credentials, http=http)
+        try:
+            # Each part carries the token itself: the parts' requests were built without
+            # credentials (clients are shared per thread), so the library would not add it.
+            if not self._credentials.valid:
+                self._credentials.refresh(google_auth_httplib2.Request(http))
+            for n, request in enumerate(requests):
+                self._credentials.apply(request.headers)
+                batch.add(request, callback=collect, request_id=str(n))
+            batch.execute(http=authed)
+        except HttpError as exc:
+            err = classify_http_error(exc, f"{method} (batch)")
+            self._record(CallRecord("batch", err.status, err.reason, 0, 1))
+            raise err from exc
+        except BatchError as exc:
+            self._record(CallRecord("batch", None, "BatchError", 0, 1))
+            raise TransientGoogleError(f"Google's batch answer was malformed: {exc}") from exc
+        except auth_exceptions.RefreshError as exc:
+            raise refresh_error(exc, method) from exc
+        except auth_exceptions.TransportError as exc:
+            raise TransientGoogleError(f"Token endpoint unreachable: {exc}", method=method) from exc
+        except NETWORK_ERRORS as exc:
+            self._record(CallRecord("batch", None, type(exc).__name__, 0, 1))
+            raise TransientGoogleError(
+                f"Network error calling Google ({type(exc).__name__})", method=method
+            ) from exc
+        return outcomes
 
     def _before_sleep(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None

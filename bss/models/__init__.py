@@ -1,18 +1,36 @@
 """Database models. Every table is created by the Alembic migrations, never by create_all."""
 
+from bss.models.audit import AuditEntry
 from bss.models.base import utcnow
 from bss.models.instance import Instance, InstanceMode, InstanceStatus
+from bss.models.instance_health import InstanceHealth
 from bss.models.job import Job, JobEvent, JobState
+from bss.models.job_secret import JobSecret
+from bss.models.mirror import CustomerMirror
+from bss.models.oauth_state import OAuthPurpose, OAuthState
 from bss.models.tenancy import ApiKey, Distributor
+from bss.models.user import User, UserRole, UserSession
+from bss.models.webhook import DeliveryState, WebhookDelivery
 
 __all__ = [
     "ApiKey",
+    "AuditEntry",
+    "CustomerMirror",
+    "DeliveryState",
     "Distributor",
     "Instance",
+    "InstanceHealth",
     "InstanceMode",
     "InstanceStatus",
     "Job",
     "JobEvent",
+    "JobSecret",
     "JobState",
+    "OAuthPurpose",
+    "OAuthState",
+    "User",
+    "UserRole",
+    "UserSession",
+    "WebhookDelivery",
     "utcnow",
 ]

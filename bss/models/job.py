@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 from bss.models.base import new_id, utcnow
@@ -33,6 +33,16 @@ class Job(SQLModel, table=True):
         UniqueConstraint("distributor_id", "idempotency_key"),
         Index("ix_job_distributor_created", "distributor_id", "created_at"),
         Index("ix_job_state_updated", "state", "updated_at"),
+        # The dashboard's listing: each filter, then newest first (keyset on created_at, id).
+        Index("ix_job_created", "created_at", "id"),
+        Index("ix_job_state_created", "state", "created_at", "id"),
+        Index("ix_job_instance_created", "instance_id", "created_at", "id"),
+        Index("ix_job_operation_created", "operation", "created_at", "id"),
+        Index("ix_job_domain_created", "customer_domain", "created_at", "id"),
+        Index("ix_job_external_ref", "external_ref"),
+        Index("ix_job_idempotency_key", "idempotency_key"),
+        Index("ix_job_finished", "finished_at"),
+        Index("ix_job_state_instance", "state", "instance_id"),  # jobs waiting per instance
     )
 
     id: str = Field(default_factory=lambda: new_id("job"), primary_key=True, max_length=40)
@@ -41,6 +51,8 @@ class Job(SQLModel, table=True):
     operation: str = Field(max_length=64)
     params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     external_ref: str | None = Field(default=None, max_length=200)
+    # The customer the job is about, from its params (filled on insert), for filtering.
+    customer_domain: str | None = Field(default=None, max_length=253)
     idempotency_key: str | None = Field(default=None, max_length=200)
     request_hash: str = Field(max_length=64)
     state: str = Field(default=JobState.QUEUED, max_length=32)
@@ -57,6 +69,20 @@ class Job(SQLModel, table=True):
     enqueued_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+def customer_domain_of(params: dict[str, Any]) -> str | None:
+    """The customer's domain (or Google id) named by a job's params, lower-cased."""
+    found = params.get("domain") or params.get("customer")
+    if isinstance(found, dict):
+        found = found.get("domain")
+    return found.strip().lower()[:253] if isinstance(found, str) and found.strip() else None
+
+
+@event.listens_for(Job, "before_insert")
+def _fill_customer_domain(_mapper: Any, _conn: Any, job: Job) -> None:
+    if job.customer_domain is None and isinstance(job.params, dict):
+        job.customer_domain = customer_domain_of(job.params)
 
 
 class JobEvent(SQLModel, table=True):

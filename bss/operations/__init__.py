@@ -2,9 +2,33 @@
 
 from bss.errors import ValidationFailed
 from bss.operations.base import Operation, Params, StepContext
-from bss.operations.customer import CUSTOMER_CREATE
+from bss.operations.customer import (
+    CUSTOMER_CREATE,
+    CUSTOMER_SYNC,
+    CUSTOMER_TRANSFER,
+    CUSTOMER_UPDATE,
+)
+from bss.operations.license import LICENSE_ASSIGN, LICENSE_REVOKE
+from bss.operations.order import ORDER_CREATE
+from bss.operations.subscription import SUBSCRIPTION_OPERATIONS
+from bss.operations.subscription_lifecycle import SUBSCRIPTION_LIFECYCLE_OPERATIONS
+from bss.operations.user import USER_CREATE_ADMIN
 
-OPERATIONS: dict[str, Operation] = {op.name: op for op in (CUSTOMER_CREATE,)}
+OPERATIONS: dict[str, Operation] = {
+    op.name: op
+    for op in (
+        ORDER_CREATE,
+        CUSTOMER_CREATE,
+        CUSTOMER_UPDATE,
+        CUSTOMER_TRANSFER,
+        CUSTOMER_SYNC,
+        *SUBSCRIPTION_OPERATIONS,
+        *SUBSCRIPTION_LIFECYCLE_OPERATIONS,
+        USER_CREATE_ADMIN,
+        LICENSE_ASSIGN,
+        LICENSE_REVOKE,
+    )
+}
 
 
 def get_operation(name: str) -> Operation:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -18,6 +19,35 @@ class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+class JobStore(Protocol):
+    """What the job engine keeps for a step besides its checkpoint: secrets and mirrors."""
+
+    def get_secret(self, name: str) -> str | None:
+        """A secret of this job (decrypted), or None."""
+
+    def put_secret(self, name: str, value: str, *, reveal: bool) -> None:
+        """Keep a secret of this job, encrypted; `reveal`: show it once in the job's result."""
+
+    def save_mirror(self, customer: dict[str, Any], **parts: list[Any]) -> None:
+        """Store the local mirror of a customer read from Google."""
+
+
+class NoStore:
+    """A JobStore that keeps nothing (for steps run outside the job engine)."""
+
+    def __init__(self) -> None:
+        self.secrets: dict[str, str] = {}
+
+    def get_secret(self, name: str) -> str | None:
+        return self.secrets.get(name)
+
+    def put_secret(self, name: str, value: str, *, reveal: bool) -> None:
+        self.secrets[name] = value
+
+    def save_mirror(self, customer: dict[str, Any], **parts: list[Any]) -> None:
+        return None
+
+
 @dataclass
 class StepContext:
     """What a step sees: the gateway, the validated params and earlier steps' outputs."""
@@ -26,6 +56,12 @@ class StepContext:
     params: Any
     checkpoint: dict[str, Any]
     log: Callable[[str], None] = field(default=lambda _msg: None)
+    store: JobStore = field(default_factory=NoStore)
+    # Steps finished during this attempt (not an earlier one): a step may rely on its own
+    # marker step having run just now to know an earlier attempt did not get that far.
+    fresh: set[str] = field(default_factory=set)
+    # When the job was accepted: something at Google created after that is this job's doing.
+    accepted_at: datetime | None = None
 
 
 Step = tuple[str, Callable[[StepContext], dict[str, Any]]]
@@ -40,6 +76,8 @@ class Operation:
     params_model: type[Params]
     steps: tuple[Step, ...]
     result: Callable[[dict[str, Any]], dict[str, Any]]
+    # Dotted paths of params that are secrets (a password): kept encrypted, never in the row.
+    secret_fields: tuple[str, ...] = ()
 
     def validate(self, params: Any) -> Params:
         """The params as the operation's model, or ValidationFailed listing every bad field."""

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import requests
+from pipeline import sandbox_post
 
 from bss.crypto import Vault
 from bss.db import session_scope
@@ -91,6 +92,8 @@ def stack(
         "BSS_PUBLIC_BASE_URLS": web,
         "BSS_JOB_RETRY_BASE_SECONDS": "0.2",
         "BSS_JOB_RETRY_MAX_SECONDS": "2",
+        "BSS_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
+        "BSS_WEBHOOK_RETRY_MAX_SECONDS": "1",
         "GOOGLE_HTTP_TIMEOUT": "5",
     }
     proc = supervisor.start(
@@ -119,15 +122,10 @@ def stack(
     return Stack(web=web, sandbox=sandbox_url, settings=settings)
 
 
-def sandbox_post(sandbox: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-    resp = requests.post(sandbox + path, json=body, timeout=10)
-    assert resp.status_code < 300, resp.text
-    return resp.json()
-
-
-@pytest.fixture
-def tenant(stack: Stack, sandbox: str) -> Tenant:
-    """A distributor with an API key and an instance authenticated at a fresh sandbox reseller."""
+def make_tenant(stack: Stack, *, name: str = "Distributor") -> Tenant:
+    """A distributor with an API key and an instance `main` authenticated at a new sandbox
+    reseller of its own."""
+    sandbox = stack.sandbox
     tag = uuid.uuid4().hex[:8]
     reseller, admin = f"reseller-{tag}.example", f"admin@reseller-{tag}.example"
     sandbox_post(sandbox, "/_sandbox/resellers", {"domain": reseller, "admin_email": admin})
@@ -144,7 +142,7 @@ def tenant(stack: Stack, sandbox: str) -> Tenant:
     )
     vault = Vault(stack.settings.secret_keys.split(","))
     with session_scope(stack.settings.database_url) as s:
-        d = create_distributor(s, name=f"Distributor {tag}")
+        d = create_distributor(s, name=f"{name} {tag}")
         inst = create_instance(
             s,
             vault=vault,
@@ -163,3 +161,15 @@ def tenant(stack: Stack, sandbox: str) -> Tenant:
         )
         key = create_api_key(s, distributor=d, label="test")
     return Tenant(key, "main", reseller, admin, client["client_id"], client["client_secret"], stack)
+
+
+@pytest.fixture
+def tenant(stack: Stack, sandbox: str) -> Tenant:
+    """A tenant of its own in a sandbox emptied for this test."""
+    return make_tenant(stack)
+
+
+@pytest.fixture
+def another_tenant(stack: Stack, tenant: Tenant) -> Tenant:
+    """A second distributor, with its own instance at its own sandbox reseller."""
+    return make_tenant(stack, name="Second")

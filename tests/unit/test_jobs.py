@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from samples import CUSTOMER
 from sqlmodel import select
 
 from bss import jobs
@@ -15,36 +16,9 @@ from bss.instances import create_instance
 from bss.models import Job, JobEvent, JobState
 from bss.tenancy import create_distributor
 
-ORDER = {
-    "domain": "acme.example",
-    "alternate_email": "it@acme-corp.example.net",
-    "postal_address": {
-        "contact_name": "Ada",
-        "organization_name": "Acme",
-        "postal_code": "94043",
-        "country_code": "US",
-    },
-}
-
-
-@pytest.fixture
-def tenant(settings):
-    """A distributor with one instance called `main`."""
-    with session_scope(settings.database_url) as s:
-        d = create_distributor(s, name=f"Dist {uuid.uuid4().hex[:8]}")
-        create_instance(
-            s,
-            vault=vault_from_settings(settings),
-            distributor=d,
-            name="main",
-            client_id="cid",
-            client_secret="csecret",
-        )
-    return d
-
 
 def submit(settings, distributor, **kw):
-    args = {"instance_name": "main", "operation": "customer.create", "params": ORDER} | kw
+    args = {"instance_name": "main", "operation": "customer.create", "params": CUSTOMER} | kw
     with session_scope(settings.database_url) as s:
         return jobs.submit_job(s, distributor=distributor, **args)
 
@@ -55,7 +29,7 @@ def count_jobs(settings, distributor) -> int:
 
 
 def test_a_valid_request_is_recorded_queued_with_its_normalised_params(settings, tenant):
-    job, created = submit(settings, tenant, params={**ORDER, "domain": "ACME.example"})
+    job, created = submit(settings, tenant, params={**CUSTOMER, "domain": "ACME.example"})
     assert created and job.state == JobState.QUEUED
     assert job.params["domain"] == "acme.example"
     with session_scope(settings.database_url) as s:
@@ -73,7 +47,7 @@ def test_the_same_idempotency_key_and_body_return_the_same_job(settings, tenant)
 
 def test_the_same_idempotency_key_with_another_body_is_refused(settings, tenant):
     first, _ = submit(settings, tenant, idempotency_key="order-43")
-    other = {**ORDER, "domain": "other.example"}
+    other = {**CUSTOMER, "domain": "other.example"}
     with pytest.raises(IdempotencyConflict, match=first.id):
         submit(settings, tenant, idempotency_key="order-43", params=other)
     assert count_jobs(settings, tenant) == 1
@@ -118,7 +92,7 @@ def test_every_bad_field_is_listed_and_nothing_is_written(settings, tenant):
 
 def test_an_alternate_email_on_the_customers_own_domain_is_refused(settings, tenant):
     with pytest.raises(ValidationFailed) as err:
-        submit(settings, tenant, params={**ORDER, "alternate_email": "boss@acme.example"})
+        submit(settings, tenant, params={**CUSTOMER, "alternate_email": "boss@acme.example"})
     assert "must not be on the customer's own domain" in str(err.value.details)
 
 

@@ -28,9 +28,9 @@ def ops_settings(settings: Settings, redis_url: str) -> Settings:
 
 def metric(body: str, name: str, **labels: str) -> float | None:
     for line in body.splitlines():
-        if line.startswith(name + "{") or line.startswith(name + " "):
-            if all(f'{k}="{v}"' in line for k, v in labels.items()):
-                return float(line.rsplit(" ", 1)[1])
+        named = line.startswith(name + "{") or line.startswith(name + " ")
+        if named and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
     return None
 
 
@@ -54,19 +54,35 @@ def test_metrics_show_jobs_by_state_and_the_queue_behind_them(ops_settings):
     # Given two accepted jobs whose messages wait in the queue
     with session_scope(ops_settings.database_url) as s:
         d = create_distributor(s, name=f"Metrics {uuid.uuid4().hex[:6]}")
-        create_instance(s, vault=vault_from_settings(ops_settings), distributor=d, name="main",
-                        client_id="c", client_secret="s")
+        create_instance(
+            s,
+            vault=vault_from_settings(ops_settings),
+            distributor=d,
+            name="main",
+            client_id="c",
+            client_secret="s",
+        )
     broker = make_broker(ops_settings)
-    params = {"domain": "m.example", "alternate_email": "a@b.example",
-              "postal_address": {"contact_name": "A", "organization_name": "B",
-                                 "postal_code": "1", "country_code": "US"}}
+    params = {
+        "domain": "m.example",
+        "alternate_email": "a@b.example",
+        "postal_address": {
+            "contact_name": "A",
+            "organization_name": "B",
+            "postal_code": "1",
+            "country_code": "US",
+        },
+    }
     client = create_app(ops_settings).test_client()
-    before = metric(client.get("/metrics").text, "bss_jobs", state="queued",
-                    operation="customer.create") or 0
+    before = (
+        metric(client.get("/metrics").text, "bss_jobs", state="queued", operation="customer.create")
+        or 0
+    )
     for _ in range(2):
         with session_scope(ops_settings.database_url) as s:
-            job, _ = jobs.submit_job(s, distributor=d, instance_name="main",
-                                     operation="customer.create", params=params)
+            job, _ = jobs.submit_job(
+                s, distributor=d, instance_name="main", operation="customer.create", params=params
+            )
         send_job(broker, job.id)
     # When Prometheus scrapes
     body = client.get("/metrics").text

@@ -1,0 +1,154 @@
+"""Access tokens shared by every process: one refresh per instance per token lifetime.
+
+Each job builds its instance's credentials afresh, so without a shared cache every job would
+refresh the token (Google counts these, and a busy instance would hammer the token endpoint).
+The cache lives in Redis, encrypted with the vault; a refresh happens under a Redis lock, and
+whoever waited on the lock takes the token the lock holder stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from google.auth import credentials as ga_credentials
+from google.auth import exceptions as auth_exceptions
+from redis.exceptions import LockError
+
+from bss.crypto import Vault
+from bss.settings import Settings
+
+KEY_PREFIX = "bss:token"
+# Long enough for one refresh round-trip at the token endpoint, with its socket timeout.
+LOCK_SECONDS = 60
+
+
+def fingerprint(*parts: str | None) -> str:
+    """A short digest naming one grant (its encrypted refresh token, or key + subject)."""
+    return hashlib.sha256("|".join(p or "" for p in parts).encode()).hexdigest()[:16]
+
+
+class TokenCache:
+    """Access tokens in Redis, encrypted, until `margin_seconds` before they expire."""
+
+    def __init__(self, redis: Any, vault: Vault, *, margin_seconds: float = 300) -> None:
+        self.redis = redis
+        self.vault = vault
+        self.margin_seconds = margin_seconds
+
+    def _key(self, instance_id: int, grant: str) -> str:
+        return f"{KEY_PREFIX}:{instance_id}:{grant}"
+
+    def get(self, instance_id: int, grant: str) -> tuple[str, datetime | None] | None:
+        """The cached (token, naive-UTC expiry) for this grant, if any."""
+        raw = self.redis.get(self._key(instance_id, grant))
+        if not raw:
+            return None
+        try:
+            data = json.loads(self.vault.decrypt(raw.decode() if isinstance(raw, bytes) else raw))
+        except Exception:  # unreadable (keys rotated away): just refresh
+            return None
+        expiry = data.get("expiry")
+        when = datetime.fromtimestamp(expiry, UTC).replace(tzinfo=None) if expiry else None
+        return data["token"], when
+
+    def put(self, instance_id: int, grant: str, token: str, expiry: datetime | None) -> None:
+        """Store a fresh token until shortly before it expires."""
+        epoch = expiry.replace(tzinfo=UTC).timestamp() if expiry else None
+        ttl = int((epoch - time.time()) - self.margin_seconds) if epoch else 600
+        if ttl <= 0:
+            return
+        value = self.vault.encrypt(json.dumps({"token": token, "expiry": epoch}))
+        self.redis.set(self._key(instance_id, grant), value, ex=ttl)
+
+    def drop(self, instance_id: int, grant: str) -> None:
+        """Forget the grant's token (it was refused)."""
+        self.redis.delete(self._key(instance_id, grant))
+
+    def refreshes(self, instance_id: int) -> int:
+        """How many times this instance's token was refreshed (an operator's counter)."""
+        return int(self.redis.get(f"{KEY_PREFIX}-refreshes:{instance_id}") or 0)
+
+    def lock(self, instance_id: int, grant: str) -> Any:
+        return self.redis.lock(
+            f"{KEY_PREFIX}-lock:{instance_id}:{grant}",
+            timeout=LOCK_SECONDS,
+            blocking_timeout=LOCK_SECONDS,
+        )
+
+    def count_refresh(self, instance_id: int) -> None:
+        self.redis.incr(f"{KEY_PREFIX}-refreshes:{instance_id}")
+
+    def wrap(
+        self, inner: ga_credentials.Credentials, *, instance_id: int, grant: str
+    ) -> CachedCredentials:
+        """Credentials that take their token from this cache and refresh under its lock."""
+        return CachedCredentials(inner, cache=self, instance_id=instance_id, grant=grant)
+
+
+class CachedCredentials(ga_credentials.Credentials):
+    """google-auth credentials whose refresh goes through the shared TokenCache."""
+
+    def __init__(
+        self,
+        inner: ga_credentials.Credentials,
+        *,
+        cache: TokenCache,
+        instance_id: int,
+        grant: str,
+    ) -> None:
+        super().__init__()
+        self._inner = inner
+        self._cache = cache
+        self._instance_id = instance_id
+        self._grant = grant
+        # google-auth's background refresh thread would bypass the lock.
+        self._use_non_blocking_refresh = False
+
+    def _take_cached(self) -> bool:
+        cached = self._cache.get(self._instance_id, self._grant)
+        # The token we hold was just refused (a 401): a cached copy of it is no better.
+        if cached is None or cached[0] == self.token:
+            return False
+        self.token, self.expiry = cached
+        return True
+
+    def refresh(self, request: Any) -> None:
+        """Take the shared token, or refresh it once for everybody under the Redis lock."""
+        if self._take_cached():
+            return
+        lock = self._cache.lock(self._instance_id, self._grant)
+        if not lock.acquire():
+            raise auth_exceptions.RefreshError(
+                "Timed out waiting for another process to refresh the token.", retryable=True
+            )
+        try:
+            if self._take_cached():
+                return
+            try:
+                self._inner.refresh(request)
+            except auth_exceptions.RefreshError:
+                self._cache.drop(self._instance_id, self._grant)
+                raise
+            self._cache.count_refresh(self._instance_id)
+            self.token, self.expiry = self._inner.token, self._inner.expiry
+            if self.token:
+                self._cache.put(self._instance_id, self._grant, self.token, self.expiry)
+        finally:
+            # The lock may have expired meanwhile: then there is nothing to release.
+            with contextlib.suppress(LockError):
+                lock.release()
+
+
+def token_cache_from_settings(settings: Settings, vault: Vault) -> TokenCache | None:
+    """The shared token cache on REDIS_URL (None without Redis: each job then refreshes)."""
+    if not settings.redis_url:
+        return None
+    import redis
+
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
+    return TokenCache(client, vault, margin_seconds=settings.token_refresh_margin_seconds)

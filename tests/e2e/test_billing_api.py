@@ -1,0 +1,230 @@
+"""The billing API's contract: listing and paging, cancel, tenancy, validation, its document."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+import pytest
+import redis
+import requests
+from pipeline import customer_params, new_domain
+from sqlmodel import func, select
+
+from bss import jobs
+from bss.crypto import hash_api_key
+from bss.db import session_scope
+from bss.models import ApiKey, Distributor, Job
+from bss.tenancy import create_api_key, create_distributor
+
+
+def api(tenant, method, path, key=None, **kw):
+    headers = {"Authorization": f"Bearer {key or tenant.api_key}", **kw.pop("headers", {})}
+    return requests.request(
+        method, f"{tenant.stack.web}/api/v1{path}", headers=headers, timeout=10, **kw
+    )
+
+
+def distributor_of(s, api_key):
+    key = s.exec(select(ApiKey).where(ApiKey.key_hash == hash_api_key(api_key))).one()
+    return s.get(Distributor, key.distributor_id)
+
+
+def job_count(tenant, api_key=None):
+    with session_scope(tenant.stack.settings.database_url) as s:
+        d = distributor_of(s, api_key or tenant.api_key)
+        return s.exec(select(func.count()).select_from(Job).where(Job.distributor_id == d.id)).one()
+
+
+def queued_job_ids(tenant) -> set[str]:
+    """The job ids carried by every message waiting in Redis (ready or delayed)."""
+    r = redis.Redis.from_url(tenant.stack.settings.redis_url)
+    ids = set()
+    for key in r.scan_iter("dramatiq:*.msgs"):
+        for raw in r.hvals(key):
+            ids.update(a for a in json.loads(raw).get("args", []) if isinstance(a, str))
+    return ids
+
+
+def all_job_ids(tenant) -> set[str]:
+    with session_scope(tenant.stack.settings.database_url) as s:
+        return set(s.exec(select(Job.id)).all())
+
+
+@pytest.fixture
+def stranger(tenant):
+    """Another distributor's API key (a distributor without instances)."""
+    with session_scope(tenant.stack.settings.database_url) as s:
+        d = create_distributor(s, name=f"Stranger {uuid.uuid4().hex[:8]}")
+        return create_api_key(s, distributor=d)
+
+
+def test_jobs_are_listed_newest_first_filtered_and_paged_without_gaps(tenant):
+    ref = f"INV-{uuid.uuid4().hex[:6]}"
+    ids = [
+        tenant.submit("customer.create", customer_params(new_domain()), external_ref=ref).json()[
+            "id"
+        ]
+        for _ in range(5)
+    ]
+    for job_id in ids:
+        tenant.wait(job_id)
+    seen, cursor = [], None
+    while True:
+        params = {"external_ref": ref, "limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = api(tenant, "GET", "/jobs", params=params).json()
+        assert len(page["jobs"]) <= 2
+        seen += [j["id"] for j in page["jobs"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == list(reversed(ids))
+    only = api(tenant, "GET", "/jobs", params={"external_ref": ref, "state": "failed"}).json()
+    assert only["jobs"] == []
+    by_op = api(tenant, "GET", "/jobs", params={"operation": "customer.create", "instance": "main"})
+    assert {j["operation"] for j in by_op.json()["jobs"]} == {"customer.create"}
+    unknown = api(tenant, "GET", "/jobs", params={"instance": "nope"})
+    assert unknown.status_code == 404
+    bad = api(tenant, "GET", "/jobs", params={"cursor": "garbage!", "limit": 0, "state": "x"})
+    assert bad.status_code == 422
+    fields = {d["field"] for d in bad.json()["error"]["details"]}
+    assert {"limit", "state"} <= {f.split(".")[-1] for f in fields}
+
+
+def test_a_queued_job_can_be_cancelled_and_a_finished_one_cannot(tenant):
+    with session_scope(tenant.stack.settings.database_url) as s:
+        job, _ = jobs.submit_job(
+            s,
+            distributor=distributor_of(s, tenant.api_key),
+            instance_name="main",
+            operation="customer.create",
+            params=customer_params(new_domain()),
+        )
+        job_id = job.id  # recorded, not sent: it stays queued
+    cancelled = api(tenant, "POST", f"/jobs/{job_id}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+    again = api(tenant, "POST", f"/jobs/{job_id}/cancel")
+    assert again.status_code == 409
+    assert "only a queued job can be cancelled" in again.json()["error"]["message"]
+
+
+def test_another_distributors_jobs_and_instances_do_not_exist_for_you(tenant, stranger):
+    job_id = tenant.submit("customer.create", customer_params(new_domain())).json()["id"]
+    for method, path in (
+        ("GET", f"/jobs/{job_id}"),
+        ("GET", f"/jobs/{job_id}/timeline"),
+        ("POST", f"/jobs/{job_id}/cancel"),
+    ):
+        resp = api(tenant, method, path, key=stranger)
+        assert resp.status_code == 404, (path, resp.text)
+        assert resp.json()["error"]["code"] == "not_found"
+    assert api(tenant, "GET", "/jobs", key=stranger).json()["jobs"] == []
+    body = {"instance": "main", "operation": "customer.create", "params": customer_params("x.io")}
+    resp = api(tenant, "POST", "/jobs", key=stranger, json=body)
+    assert resp.status_code == 404 and "No instance named 'main'" in resp.text
+    assert job_count(tenant, stranger) == 0
+
+
+def test_refused_requests_list_every_problem_and_write_nothing(tenant):
+    before, known = job_count(tenant), all_job_ids(tenant)
+    order = {
+        "customer": {"domain": "not a domain", "postal_address": {"country_code": "usa"}},
+        "admin": {"primary_email": "nope", "given_name": "", "password": "short"},
+        "subscriptions": [{"sku_id": "999", "plan": "TRIAL", "seats": 50}],
+        "surprise": True,
+    }
+    resp = tenant.submit("order.create", order)
+    assert resp.status_code == 422
+    fields = {d["field"] for d in resp.json()["error"]["details"]}
+    assert {
+        "params.customer.domain",
+        "params.customer.alternate_email",
+        "params.customer.postal_address.country_code",
+        "params.admin.primary_email",
+        "params.admin.given_name",
+        "params.admin.family_name",
+        "params.admin.password",
+        "params.subscriptions.0.sku_id",
+        "params.surprise",
+    } <= fields
+    trial = tenant.submit(
+        "subscription.create",
+        {"customer": "acme.example", "sku_id": "1010020027", "plan": "TRIAL", "seats": 11},
+    )
+    assert trial.status_code == 422 and "at most 10 seats" in trial.text
+    workspace_cancel = tenant.submit(
+        "subscription.cancel",
+        {"customer": "acme.example", "sku_id": "1010020027", "deletion_type": "cancel"},
+    )
+    assert "transfer_to_direct" in workspace_cancel.text
+    assert job_count(tenant) == before
+    # Messages in Redis carry only jobs that existed before (other tests' retries, webhooks)
+    assert {i for i in queued_job_ids(tenant) if i.startswith("job_")} <= known
+
+
+def test_an_idempotency_key_reused_with_another_body_is_refused(tenant):
+    key = f"order-{uuid.uuid4().hex}"
+    first = tenant.submit("customer.create", customer_params(new_domain()), idempotency_key=key)
+    assert first.status_code == 202
+    other = tenant.submit("customer.create", customer_params(new_domain()), idempotency_key=key)
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+    assert first.json()["id"] in other.json()["error"]["message"]
+
+
+def test_the_openapi_document_has_every_route_and_operation_and_a_docs_page(tenant):
+    doc = requests.get(f"{tenant.stack.web}/api/v1/openapi.json", timeout=10).json()
+    assert set(doc["paths"]) == {
+        "/api/v1/jobs",
+        "/api/v1/jobs/{job_id}",
+        "/api/v1/jobs/{job_id}/cancel",
+        "/api/v1/jobs/{job_id}/timeline",
+        "/api/v1/operations",
+    }
+    params = doc["components"]["schemas"]["JobCreate"]["properties"]["params"]
+    one_of = {ref["$ref"] for ref in params["oneOf"]}
+    listed = api(tenant, "GET", "/operations").json()["operations"]
+    assert len(listed) == 16
+    for operation in listed:
+        assert operation["params_schema"] in one_of
+        assert operation["params_schema"].rsplit("/", 1)[1] in doc["components"]["schemas"]
+        assert operation["name"] in params["description"]
+    page = requests.get(f"{tenant.stack.web}/api/v1/swagger", timeout=10)
+    assert page.status_code == 200 and "swagger-ui" in page.text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets and not [a for a in assets if a.startswith(("http:", "https:", "//"))]
+    for asset in assets:
+        got = requests.get(f"{tenant.stack.web}/api/v1/{asset}", timeout=10)
+        assert got.status_code == 200, asset
+
+
+def test_schemathesis_finds_no_server_error_and_refused_input_enqueues_nothing(tenant, stranger):
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    schema = schemathesis.openapi.from_url(f"{tenant.stack.web}/api/v1/openapi.json")
+    known = all_job_ids(tenant)
+    failures = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=25,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def check(case):
+            resp = case.call(
+                base_url=f"{tenant.stack.web}", headers={"Authorization": f"Bearer {stranger}"}
+            )
+            if resp.status_code >= 500:
+                failures.append((case.method, case.formatted_path, resp.status_code, resp.text))
+
+        check()
+    assert failures == []
+    # The stranger has no instance: every job request was refused, none written or sent
+    assert job_count(tenant, stranger) == 0
+    assert {i for i in queued_job_ids(tenant) if i.startswith("job_")} <= known

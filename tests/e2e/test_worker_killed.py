@@ -1,0 +1,95 @@
+"""A worker SIGKILLed in the middle of a job: the job runs again and nothing is made twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import requests
+from pipeline import STARTER, customers, new_domain, order_params, subscriptions, users
+from sqlmodel import select
+
+from bss import jobs
+from bss.broker import make_broker, send_job
+from bss.crypto import Vault, hash_api_key
+from bss.db import session_scope
+from bss.models import ApiKey, Distributor, Job
+from bss.processes import free_port
+from bss.scheduler import sweep
+
+
+def start_worker(supervisor, env):
+    return supervisor.start(
+        "killable-worker",
+        [sys.executable, "-m", "dramatiq", "workers", "--processes", "1", "--threads", "1"],
+        env=env,
+    )
+
+
+def test_a_killed_worker_leaves_a_job_that_another_finishes_without_duplicates(tenant, supervisor):
+    stack, sandbox = tenant.stack, tenant.stack.sandbox
+    # Given workers of their own (own Redis), with a short lease so a dead one is noticed fast
+    redis_url = supervisor.start_redis(port=free_port())
+    env = {
+        **{k: str(v) for k, v in os.environ.items() if k.startswith("BSS_TEST")},
+        "BSS_HOME": str(stack.settings.home),
+        "DATABASE_URL": stack.settings.database_url,
+        "REDIS_URL": redis_url,
+        "BSS_SECRET_KEYS": stack.settings.secret_keys,
+        "GOOGLE_SANDBOX_URL": sandbox,
+        "BSS_JOB_LEASE_SECONDS": "5",
+        "BSS_JOB_TIME_LIMIT_SECONDS": "4",
+        "BSS_JOB_RETRY_BASE_SECONDS": "0.2",
+        "GOOGLE_HTTP_TIMEOUT": "5",
+    }
+    settings = stack.settings.model_copy(update={"redis_url": redis_url, "resend_after_seconds": 1})
+    broker = make_broker(settings)
+    worker = start_worker(supervisor, env)
+    # And Google is slow to create subscriptions
+    latency = {"method": "reseller.subscriptions.insert", "seconds": 2}
+    requests.post(f"{sandbox}/_sandbox/latency", json=latency, timeout=10).raise_for_status()
+    domain = new_domain()
+    with session_scope(stack.settings.database_url) as s:
+        key = s.exec(select(ApiKey).where(ApiKey.key_hash == hash_api_key(tenant.api_key))).one()
+        distributor = s.get(Distributor, key.distributor_id)
+        job, _ = jobs.submit_job(
+            s,
+            distributor=distributor,
+            instance_name=tenant.instance,
+            operation="order.create",
+            params=order_params(domain),
+            vault=Vault(stack.settings.secret_keys.split(",")),
+        )
+        s.commit()
+        jobs.dispatch(s, job, lambda job_id: send_job(broker, job_id))
+        job_id = job.id
+    try:
+        # When the worker is killed while Google is creating the subscription
+        deadline = time.monotonic() + 30
+        while "admin_role" not in tenant.job(job_id)["steps_done"]:
+            assert time.monotonic() < deadline, tenant.job(job_id)
+            time.sleep(0.1)
+        time.sleep(0.5)
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+        assert tenant.job(job_id)["state"] == "running"
+    finally:
+        latency["seconds"] = 0
+        requests.post(f"{sandbox}/_sandbox/latency", json=latency, timeout=10)
+    # And another worker starts, the scheduler sweeping for lapsed leases
+    start_worker(supervisor, env)
+    deadline = time.monotonic() + 60
+    while tenant.job(job_id)["state"] != "succeeded":
+        assert time.monotonic() < deadline, tenant.job(job_id)
+        sweep(settings, lambda j: send_job(broker, j))
+        time.sleep(0.5)
+    # Then the job resumed after its last checkpoint and Google holds one of everything
+    done = tenant.job(job_id)
+    assert done["attempts"] == 2
+    assert len(customers(sandbox, domain)) == 1
+    assert len(users(sandbox, domain)) == 1
+    assert [s["skuId"] for s in subscriptions(sandbox, domain)] == [STARTER]
+    with session_scope(stack.settings.database_url) as s:
+        assert s.get(Job, job_id).result["subscriptions"][0]["created"] is False

@@ -1,0 +1,40 @@
+"""The distributor portal: sign-in, instances, and the Authenticate Instance flow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from flask import Blueprint, Flask
+from flask_wtf.csrf import CSRFProtect
+
+from bss.users import session_secret
+from web.portal import auth, callback, instance_actions, instances
+from web.portal.access import current_user
+
+csrf = CSRFProtect()
+
+
+def init_app(app: Flask, *, csrf_exempt: Iterable[Blueprint] = ()) -> None:
+    """Sessions, CSRF protection on every form, and the portal's blueprints."""
+    settings = app.config["BSS_SETTINGS"]
+    secure = settings.is_production or all(u.startswith("https://") for u in settings.base_urls)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = session_secret(settings)
+    app.config.update(
+        # __Host- cookies are only accepted over HTTPS, for this exact host and path.
+        SESSION_COOKIE_NAME="__Host-bss_session" if secure else "bss_session",
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_HTTPONLY=True,
+        # Lax, not Strict: the OAuth callback is a top-level navigation coming from Google.
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.portal_session_hours),
+        # A form may stay open as long as the session lasts.
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    csrf.init_app(app)
+    for bp in csrf_exempt:  # APIs authenticated by a bearer key, not by the cookie
+        csrf.exempt(bp)
+    for module in (auth, instances, instance_actions, callback):
+        app.register_blueprint(module.bp)
+    app.context_processor(lambda: {"current_user": current_user()})

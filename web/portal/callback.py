@@ -1,0 +1,45 @@
+"""The OAuth callback of Authenticate Instance, at the path distributors already register."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+
+from bss import instance_auth
+from bss.instances import OAUTH_CALLBACK_PATH
+from web.deps import db, settings
+from web.portal.access import BROWSER_KEY, current_user, started_flows, vault
+from web.portal.instance_actions import send_after_commit
+
+bp = Blueprint("oauth_callback", __name__)
+
+
+@bp.get(OAUTH_CALLBACK_PATH)
+def authenticate_google_workspace():
+    """Finish the consent: tell the opener (or redirect the page) and store nothing on error."""
+    outcome = instance_auth.finish_authentication(
+        db(),
+        settings=settings(),
+        vault=vault(),
+        user=current_user(),
+        browser_id=session.get(BROWSER_KEY),
+        params=request.args.to_dict(),
+        started_instances=started_flows(),
+    )
+    send_after_commit(outcome.resumed_job_ids)
+    if outcome.display == "page" and outcome.instance_id is not None and current_user():
+        flash(outcome.message, "ok" if outcome.ok else "error")
+        return redirect(url_for("instances.show_instance", instance_id=outcome.instance_id))
+    payload = {
+        "type": "bss-instance-auth",
+        "ok": outcome.ok,
+        "reason": outcome.reason,
+        "message": outcome.message,
+        "instance_id": outcome.instance_id,
+    }
+    back = (
+        url_for("instances.show_instance", instance_id=outcome.instance_id)
+        if outcome.instance_id is not None
+        else url_for("instances.list_instances")
+    )
+    status = 200 if outcome.ok else 400
+    return render_template("portal/oauth_result.html", payload=payload, back=back), status

@@ -1,0 +1,47 @@
+"""The portal's forms; Flask-WTF adds and checks the CSRF token of each."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import EmailField, HiddenField, PasswordField, RadioField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Email, Length, Optional
+
+from bss.models import InstanceMode
+
+MODES = [
+    SelectChoice(
+        InstanceMode.OAUTH.value, "OAuth web client (a reseller admin clicks Authenticate Instance)"
+    ),
+    SelectChoice(
+        InstanceMode.SERVICE_ACCOUNT.value,
+        "Service account with domain-wide delegation (upload its JSON key)",
+    ),
+]
+
+
+class SignInForm(FlaskForm):
+    email = EmailField("E-mail", validators=[DataRequired(), Email()])
+    password = PasswordField("Password", validators=[DataRequired()])
+    next = HiddenField()
+
+
+class ActionForm(FlaskForm):
+    """A button: nothing but the CSRF token (and how the result should be shown)."""
+
+    display = HiddenField(default="popup")
+
+
+class InstanceForm(FlaskForm):
+    distributor_id = SelectField("Distributor", coerce=int, validators=[Optional()])
+    name = StringField("System Name", validators=[DataRequired(), Length(max=100)])
+    mode = RadioField("Mode", choices=MODES, default=InstanceMode.OAUTH.value)
+    client_id = StringField("Client ID", validators=[Optional(), Length(max=300)])
+    # Write-only: never rendered back; empty on edit keeps the stored secret.
+    client_secret = PasswordField("Client Secret", validators=[Optional(), Length(max=500)])
+
+
+class ServiceAccountForm(FlaskForm):
+    key_file = FileField("Service-account JSON key")
+    delegated_admin = EmailField("Reseller admin to impersonate", validators=[Optional()])

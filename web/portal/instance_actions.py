@@ -1,0 +1,133 @@
+"""Instance buttons: Authenticate Instance, Disconnect, Check, the service-account key and its
+delegation check. Each is a POST with a CSRF token."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, request, url_for
+
+from bss import doctor, instance_auth, service_accounts
+from bss.errors import BssError, ValidationFailed
+from bss.oauth_states import digest
+from web.deps import db, settings
+from web.portal.access import (
+    browser_id,
+    instance_or_404,
+    remember_flow,
+    require_user,
+    sign_in_required,
+    vault,
+)
+from web.portal.forms import ActionForm, ServiceAccountForm
+
+bp = Blueprint("instance_actions", __name__, url_prefix="/portal/instances")
+
+
+def _back(instance_id: int):
+    return redirect(url_for("instances.show_instance", instance_id=instance_id))
+
+
+def send_after_commit(job_ids: list[str]) -> None:
+    """Send the messages of jobs queued again, now that the rows are committed."""
+    send = current_app.extensions["bss.send"]
+    for job_id in job_ids:
+        try:
+            send(job_id)
+        except Exception:  # noqa: BLE001 - the scheduler's sweep re-sends what is not sent
+            current_app.logger.exception("could not enqueue job %s; the sweep will", job_id)
+
+
+@bp.post("/<int:instance_id>/authenticate")
+@sign_in_required
+def authenticate(instance_id: int):
+    """Start the consent flow: answered with a redirect to Google, in the pop-up or the page."""
+    instance = instance_or_404(instance_id)
+    form = ActionForm()
+    form.validate_on_submit()
+    display = "page" if form.display.data == "page" else "popup"
+    try:
+        started = instance_auth.start_authentication(
+            db(),
+            settings=settings(),
+            vault=vault(),
+            instance=instance,
+            user=require_user(),
+            browser_id=browser_id(),
+            request_base=request.host_url,
+            display=display,
+        )
+    except BssError as exc:
+        db().rollback()
+        flash(exc.message, "error")
+        return _back(instance_id)
+    remember_flow(digest(started.state), instance_id)
+    db().commit()
+    return redirect(started.url)
+
+
+@bp.post("/<int:instance_id>/disconnect")
+@sign_in_required
+def disconnect(instance_id: int):
+    instance = instance_or_404(instance_id)
+    message = instance_auth.disconnect(db(), settings=settings(), vault=vault(), instance=instance)
+    db().commit()
+    flash(message, "ok")
+    return _back(instance_id)
+
+
+@bp.post("/<int:instance_id>/check")
+@sign_in_required
+def check(instance_id: int):
+    instance = instance_or_404(instance_id)
+    results = doctor.check_instance(db(), settings=settings(), vault=vault(), instance=instance)
+    db().commit()
+    failed = [r for r in results if not r.ok]
+    if failed:
+        flash(f"Check: {len(failed)} of {len(results)} checks failed; see below.", "error")
+    else:
+        flash(f"Check: all {len(results)} checks passed.", "ok")
+    return _back(instance_id)
+
+
+@bp.post("/<int:instance_id>/service-account")
+@sign_in_required
+def service_account(instance_id: int):
+    instance = instance_or_404(instance_id)
+    form = ServiceAccountForm()
+    upload = request.files.get("key_file")
+    try:
+        notes = service_accounts.configure(
+            db(),
+            instance,
+            vault=vault(),
+            key_file=upload.read() if upload and upload.filename else None,
+            delegated_admin=form.delegated_admin.data or "",
+        )
+    except ValidationFailed as exc:
+        db().rollback()
+        flash(exc.message, "error")
+        return _back(instance_id)
+    db().commit()
+    flash(" ".join(notes), "ok")
+    return _back(instance_id)
+
+
+@bp.post("/<int:instance_id>/verify")
+@sign_in_required
+def verify(instance_id: int):
+    instance = instance_or_404(instance_id)
+    try:
+        results, resumed = service_accounts.verify(
+            db(), settings=settings(), vault=vault(), instance=instance
+        )
+    except ValidationFailed as exc:
+        db().rollback()
+        flash(exc.message, "error")
+        return _back(instance_id)
+    db().commit()
+    send_after_commit(resumed)
+    passed = sum(r.ok for r in results)
+    flash(
+        f"Delegation: {passed} of {len(results)} scopes PASS.",
+        "ok" if passed == len(results) else "error",
+    )
+    return _back(instance_id)
