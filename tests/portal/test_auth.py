@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlmodel import select
 
 from bss.db import session_scope
@@ -66,10 +68,11 @@ def test_session_cookies_are_secure_under_https(
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
 
 
-def test_every_form_needs_its_csrf_token(app, portal: Portal, google):
+def test_every_form_needs_its_csrf_token(app, portal: Portal, google, account):
     instance_id = portal.create_instance("main", google.client_id, google.client_secret)
+    ids = {"instance_id": instance_id, "distributor_id": account.distributor_id}
     posts = sorted(
-        rule.rule.replace("<int:instance_id>", str(instance_id))
+        re.sub(r"<int:(\w+)>", lambda m: str(ids.get(m.group(1), 1)), rule.rule)
         for rule in app.url_map.iter_rules()
         if "POST" in (rule.methods or set()) and not rule.rule.startswith("/api/")
     )

@@ -9,7 +9,7 @@ from flask import Blueprint, Flask
 from flask_wtf.csrf import CSRFProtect
 
 from bss.users import session_secret
-from web.portal import auth, callback, instance_actions, instances
+from web.portal import api_access, auth, callback, instance_actions, instances
 from web.portal.access import current_user
 
 csrf = CSRFProtect()
@@ -35,6 +35,6 @@ def init_app(app: Flask, *, csrf_exempt: Iterable[Blueprint] = ()) -> None:
     csrf.init_app(app)
     for bp in csrf_exempt:  # APIs authenticated by a bearer key, not by the cookie
         csrf.exempt(bp)
-    for module in (auth, instances, instance_actions, callback):
+    for module in (auth, instances, instance_actions, callback, api_access):
         app.register_blueprint(module.bp)
     app.context_processor(lambda: {"current_user": current_user()})

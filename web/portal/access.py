@@ -11,6 +11,7 @@ from typing import Any
 from flask import abort, current_app, g, redirect, request, session, url_for
 from sqlmodel import select
 
+from bss import audit
 from bss.crypto import Vault
 from bss.models import Distributor, Instance, User
 from bss.users import session_user
@@ -102,4 +103,19 @@ def instance_or_404(instance_id: int) -> Instance:
 def can_see_distributor(user: User, distributor_id: int | None) -> bool:
     return user.is_operator or (
         distributor_id is not None and distributor_id == user.distributor_id
+    )
+
+
+def audit_action(
+    action: str, *, distributor_id: int | None, target: str = "", **details: Any
+) -> None:
+    """Put what the signed-in user just changed on the audit log (committed with the change)."""
+    audit.record(
+        db(),
+        actor=require_user().email,
+        action=action,
+        target=target,
+        distributor_id=distributor_id,
+        source_ip=request.remote_addr,
+        **details,
     )

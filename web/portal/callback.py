@@ -6,8 +6,9 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 
 from bss import instance_auth
 from bss.instances import OAUTH_CALLBACK_PATH
+from bss.models import Instance
 from web.deps import db, settings
-from web.portal.access import BROWSER_KEY, current_user, started_flows, vault
+from web.portal.access import BROWSER_KEY, audit_action, current_user, started_flows, vault
 from web.portal.instance_actions import send_after_commit
 
 bp = Blueprint("oauth_callback", __name__)
@@ -25,6 +26,17 @@ def authenticate_google_workspace():
         params=request.args.to_dict(),
         started_instances=started_flows(),
     )
+    if outcome.ok and outcome.instance_id is not None:
+        instance = db().get(Instance, outcome.instance_id)
+        if instance is not None:
+            audit_action(
+                "instance.authenticate",
+                distributor_id=instance.distributor_id,
+                target=f"instance {instance.name}",
+                authenticated_as=instance.authenticated_as,
+                scopes=instance.granted_scopes.split(),
+            )
+            db().commit()
     send_after_commit(outcome.resumed_job_ids)
     if outcome.display == "page" and outcome.instance_id is not None and current_user():
         flash(outcome.message, "ok" if outcome.ok else "error")

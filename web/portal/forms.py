@@ -45,3 +45,13 @@ class InstanceForm(FlaskForm):
 class ServiceAccountForm(FlaskForm):
     key_file = FileField("Service-account JSON key")
     delegated_admin = EmailField("Reseller admin to impersonate", validators=[Optional()])
+
+
+class ApiKeyForm(FlaskForm):
+    label = StringField("What is it for?", validators=[Optional(), Length(max=200)])
+
+
+class WebhookForm(FlaskForm):
+    url = StringField("Webhook URL", validators=[Optional(), Length(max=2000)])
+    # Write-only; empty means "generate one for me" (shown once).
+    secret = PasswordField("Signing secret", validators=[Optional(), Length(max=200)])

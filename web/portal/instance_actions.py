@@ -10,6 +10,7 @@ from bss.errors import BssError, ValidationFailed
 from bss.oauth_states import digest
 from web.deps import db, settings
 from web.portal.access import (
+    audit_action,
     browser_id,
     instance_or_404,
     remember_flow,
@@ -69,6 +70,11 @@ def authenticate(instance_id: int):
 def disconnect(instance_id: int):
     instance = instance_or_404(instance_id)
     message = instance_auth.disconnect(db(), settings=settings(), vault=vault(), instance=instance)
+    audit_action(
+        "instance.disconnect",
+        distributor_id=instance.distributor_id,
+        target=f"instance {instance.name}",
+    )
     db().commit()
     flash(message, "ok")
     return _back(instance_id)
@@ -106,6 +112,13 @@ def service_account(instance_id: int):
         db().rollback()
         flash(exc.message, "error")
         return _back(instance_id)
+    audit_action(
+        "instance.service_account",
+        distributor_id=instance.distributor_id,
+        target=f"instance {instance.name}",
+        key_uploaded=bool(upload and upload.filename),
+        delegated_admin=instance.delegated_admin,
+    )
     db().commit()
     flash(" ".join(notes), "ok")
     return _back(instance_id)

@@ -17,6 +17,7 @@ from bss.models import Distributor, Instance, InstanceHealth, InstanceMode, Inst
 from bss.service_accounts import key_summary
 from web.deps import db, settings
 from web.portal.access import (
+    audit_action,
     instance_or_404,
     require_user,
     sign_in_required,
@@ -127,6 +128,13 @@ def new_instance():
                     client_secret=form.client_secret.data or "",
                     mode=form.mode.data or InstanceMode.OAUTH,
                 )
+                audit_action(
+                    "instance.create",
+                    distributor_id=distributor.id,
+                    target=f"instance {instance.name}",
+                    mode=instance.mode,
+                    client_id=instance.client_id,
+                )
                 db().commit()
                 flash(f"Instance {instance.name!r} is created. Now set it up at Google.", "ok")
                 return redirect(url_for("instances.show_instance", instance_id=instance.id))
@@ -158,6 +166,13 @@ def edit_instance(instance_id: int):
                 client_id=form.client_id.data or "",
                 client_secret=form.client_secret.data or None,
                 mode=form.mode.data or InstanceMode.OAUTH,
+            )
+            audit_action(
+                "instance.update",
+                distributor_id=instance.distributor_id,
+                target=f"instance {instance.name}",
+                changes=notes,
+                client_secret_replaced=bool(form.client_secret.data),
             )
             db().commit()
             flash(" ".join(["Saved.", *notes]), "ok")
