@@ -203,6 +203,12 @@ def run_demo(settings: Settings, *, port: int, sandbox_port: int, worker_threads
             )
             wait_http(f"{sandbox}/_sandbox/state", proc=proc)
         env["GOOGLE_SANDBOX_URL"] = sandbox
+        metrics_port = _free_near(9191)
+        env.update(  # the workers' Prometheus endpoint (Dramatiq's middleware reads these)
+            dramatiq_prom_port=str(metrics_port),
+            dramatiq_prom_host="127.0.0.1",
+            dramatiq_prom_db=str((home / "prometheus").resolve()),
+        )
         env["BSS_PUBLIC_BASE_URLS"] = f"http://127.0.0.1:{port}"
         signin = _sandbox_client(
             sandbox, "Portal sign-in", [env["BSS_PUBLIC_BASE_URLS"] + CALLBACK_PATH]
@@ -215,7 +221,7 @@ def run_demo(settings: Settings, *, port: int, sandbox_port: int, worker_threads
         info = seed(settings, sandbox)
         web = start_services(sup, port=port, worker_threads=worker_threads)
         wait_http(f"http://127.0.0.1:{port}/healthz", proc=web)
-        _print_banner(info, home)
+        _print_banner(info, home, metrics_port)
         while not stop.wait(1.0):
             if dead := sup.dead():
                 click.echo(f"Stopped: {', '.join(dead)} exited; see {home / 'logs'}.", err=True)
@@ -261,7 +267,7 @@ def _free_near(port: int) -> int:
     return port
 
 
-def _print_banner(info: DemoInfo, home: Path) -> None:
+def _print_banner(info: DemoInfo, home: Path, metrics_port: int) -> None:
     base = info.portal_url.rstrip("/")
     click.echo(
         "\nThe demo is running (Ctrl-C stops everything).\n\n"
@@ -270,7 +276,8 @@ def _print_banner(info: DemoInfo, home: Path) -> None:
         f"{info.portal_password}\n"
         "                or with Sign in with Google as that account on the sandbox's page\n"
         f"  Jobs:         {info.jobs_url}\n"
-        f"  API docs:     {base}/api/v1/openapi.json\n"
+        f"  API docs:     {base}/api/v1/swagger   (OpenAPI: {base}/api/v1/openapi.json)\n"
+        f"  Metrics:      {base}/metrics   (workers: http://127.0.0.1:{metrics_port}/metrics)\n"
         f"  Sandbox:      {info.sandbox_url}/_sandbox/   (the stand-in for Google)\n"
         f"  Logs:         {home / 'logs'}\n\n"
         f"  API key (shown once): {info.api_key}\n\n"

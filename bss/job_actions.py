@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 
 Sender = Callable[[str], None]
 
-# A retry puts the job back in the queue; its attempts so far stay on record.
+# A retry puts the job back in the queue with a fresh attempt budget (the attempts so far stay
+# on its timeline), and resumes after its last checkpoint.
 RETRYABLE = (JobState.FAILED, JobState.CANCELLED, JobState.WAITING_REAUTH)
 # A running job belongs to its worker until it ends; everything not yet started can be cancelled.
 CANCELLABLE = (JobState.QUEUED, JobState.RETRYING, JobState.WAITING_REAUTH)
@@ -56,6 +57,7 @@ def _retry_rows(session: Session, ids: Sequence[str]) -> list[tuple[str, int]]:
         .where(col(Job.id).in_(list(ids)), col(Job.state).in_(list(RETRYABLE)))
         .values(
             state=JobState.QUEUED,
+            attempts=0,
             error=None,
             result=None,
             next_attempt_at=None,
@@ -105,7 +107,8 @@ def _send_all(session: Session, ids: Sequence[str], send: Sender) -> None:
 
 
 def retry_job(session: Session, job: Job, *, actor: Actor, send: Sender) -> Job:
-    """Queue a failed, cancelled or waiting job again (attempts kept); commits, then sends."""
+    """Queue a failed, cancelled or waiting job again with a fresh attempt budget; commits, then
+    sends."""
     previous = job.state
     if not _retry_rows(session, [job.id]):
         session.refresh(job)

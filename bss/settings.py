@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     secret_keys: str = Field("", alias="BSS_SECRET_KEYS")
     session_secret: str = Field("", alias="BSS_SESSION_SECRET")
     public_base_urls: str = Field("http://127.0.0.1:8000", alias="BSS_PUBLIC_BASE_URLS")
+    # Proxies in front of the web app whose X-Forwarded-For/-Proto/-Host headers are trusted.
+    trusted_proxies: int = Field(0, alias="BSS_TRUSTED_PROXIES")
+    sign_in_rate_limit: str = Field("10 per 5 minutes", alias="BSS_SIGN_IN_RATE_LIMIT")
     # The portal's own OAuth client for Sign in with Google (empty: the button is hidden).
     google_signin_client_id: str = Field("", alias="GOOGLE_SIGNIN_CLIENT_ID")
     google_signin_client_secret: str = Field("", alias="GOOGLE_SIGNIN_CLIENT_SECRET")

@@ -7,11 +7,12 @@ from typing import Any
 
 from flask import g, redirect, url_for
 from flask_openapi3 import Info, OpenAPI
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bss.broker import make_broker, send_job
 from bss.crypto import vault_from_settings
 from bss.settings import Settings, get_settings
-from web import api, dashboard, errors, jobs_page, ops, portal
+from web import api, dashboard, errors, jobs_page, limits, ops, portal
 
 
 def create_app(settings: Settings | None = None, *, test_config: dict[str, Any] | None = None):
@@ -42,6 +43,12 @@ def create_app(settings: Settings | None = None, *, test_config: dict[str, Any] 
     app.register_blueprint(jobs_page.bp)
     app.register_blueprint(ops.bp)
     portal.init_app(app, csrf_exempt=[api.bp])
+    limits.init_app(app)
+    if settings.trusted_proxies:
+        # Behind a load balancer: the client's address (audit log, rate limits) and the scheme
+        # come from the proxies' X-Forwarded-* headers, trusting only that many hops.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     dashboard.init_app(app)
     errors.register(app)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dramatiq
+from dramatiq.middleware.prometheus import Prometheus
 
 from bss.broker import make_broker
 from bss.settings import get_settings
@@ -10,4 +11,6 @@ from workers.heartbeat import Heartbeat
 
 broker = make_broker(get_settings())
 broker.add_middleware(Heartbeat(get_settings().redis_url))
+# Dramatiq's own metrics, and ours (bss.metrics), on `dramatiq_prom_port` (default 9191).
+broker.add_middleware(Prometheus())
 dramatiq.set_broker(broker)

@@ -25,6 +25,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from bss import metrics
 from bss.errors import (
     GoogleAuthorizationError,
     GoogleError,
@@ -162,7 +163,13 @@ class Gateway:
     ) -> None:
         self._settings = settings
         self._credentials = credentials
-        self._record = record or (lambda _rec: None)
+        timeline = record or (lambda _rec: None)
+
+        def _record(call: CallRecord) -> None:
+            metrics.google_call(call.method, call.status, call.duration_ms / 1000)
+            timeline(call)
+
+        self._record = _record
         self._attempts = attempts
         self._max_wait = max_wait
 

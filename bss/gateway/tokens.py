@@ -19,6 +19,7 @@ from google.auth import credentials as ga_credentials
 from google.auth import exceptions as auth_exceptions
 from redis.exceptions import LockError
 
+from bss import metrics
 from bss.crypto import Vault
 from bss.settings import Settings
 
@@ -135,6 +136,7 @@ class CachedCredentials(ga_credentials.Credentials):
                 self._cache.drop(self._instance_id, self._grant)
                 raise
             self._cache.count_refresh(self._instance_id)
+            metrics.token_refreshed()
             self.token, self.expiry = self._inner.token, self._inner.expiry
             if self.token:
                 self._cache.put(self._instance_id, self._grant, self.token, self.expiry)

@@ -37,7 +37,7 @@ def shown_jobs(html: str) -> list[str]:
     return re.findall(r'data-job-id="([^"]+)"', html)
 
 
-def test_retrying_a_failed_job_queues_it_again_keeps_its_attempts_and_is_audited(
+def test_retrying_a_failed_job_queues_it_again_with_a_fresh_budget_and_is_audited(
     app, world, database_url, sent
 ):
     # Given A's failed job (1 attempt) and A's admin
@@ -49,9 +49,9 @@ def test_retrying_a_failed_job_queues_it_again_keeps_its_attempts_and_is_audited
         f"/dashboard/jobs/{world.a.failed_job}/retry", data={"csrf_token": csrf_of(page.text)}
     )
     assert resp.status_code == 302
-    # Then the job is queued again, its attempt kept, its error cleared, and its message sent
+    # Then the job is queued again with a fresh attempt budget, its error cleared, its message sent
     retried = job(database_url, world.a.failed_job)
-    assert (retried.state, retried.attempts, retried.error) == ("queued", 1, None)
+    assert (retried.state, retried.attempts, retried.error) == ("queued", 0, None)
     assert sent == [world.a.failed_job]
     assert retried.enqueued_at is not None
     # And its timeline and the audit log say who did it, and from where

@@ -28,6 +28,7 @@ class Stack:
     web: str
     sandbox: str
     settings: Settings
+    worker_metrics: str
 
 
 @dataclass
@@ -81,9 +82,13 @@ def stack(
     sandbox_url: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Stack:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     web = f"http://127.0.0.1:{port}"
     env = {
+        # Dramatiq's Prometheus exposition of the worker processes: a port and files of our own.
+        "dramatiq_prom_port": str(metrics_port),
+        "dramatiq_prom_host": "127.0.0.1",
+        "dramatiq_prom_db": str(tmp_path_factory.mktemp("prometheus")),
         "BSS_HOME": str(tmp_path_factory.mktemp("home")),
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
@@ -118,8 +123,13 @@ def stack(
         env=env,
     )
     wait_http(f"{web}/healthz", proc=proc)
-    settings = Settings(**{k: v for k, v in env.items()})
-    return Stack(web=web, sandbox=sandbox_url, settings=settings)
+    settings = Settings(**{k: v for k, v in env.items() if not k.startswith("dramatiq_")})
+    return Stack(
+        web=web,
+        sandbox=sandbox_url,
+        settings=settings,
+        worker_metrics=f"http://127.0.0.1:{metrics_port}/metrics",
+    )
 
 
 def make_tenant(stack: Stack, *, name: str = "Distributor") -> Tenant:

@@ -98,6 +98,8 @@ def portal_settings(
         GOOGLE_SIGNIN_CLIENT_ID=google.signin_client_id,
         GOOGLE_SIGNIN_CLIENT_SECRET=google.signin_client_secret,
         GOOGLE_HTTP_TIMEOUT="5",
+        # Tests share one client address; the limit itself is tested with its own counter.
+        BSS_SIGN_IN_RATE_LIMIT="1000 per minute",
     )
 
 

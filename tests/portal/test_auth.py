@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 from sqlmodel import select
 
@@ -170,3 +171,24 @@ def test_sign_in_ignores_targets_that_browsers_read_as_another_host(anonymous, a
             "/sign-in", {"email": account.email, "password": PASSWORD, "next": target}
         )
         assert resp.location == "/portal/instances", target
+
+
+def test_repeated_failed_sign_ins_from_one_address_are_slowed_down(settings_for_portal, account):
+    # Given a portal that allows 3 failed sign-ins per minute per address (own counter)
+    settings = settings_for_portal.model_copy(update={"sign_in_rate_limit": "3 per minute"})
+    app = create_app(settings, test_config={"RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}"})
+    attacker = Portal(app.test_client())
+    # When someone guesses passwords
+    answers = [
+        attacker.post("/sign-in", {"email": account.email, "password": f"guess-{n}"}).status_code
+        for n in range(4)
+    ]
+    # Then the fourth try is refused before the password is even checked
+    assert answers == [401, 401, 401, 429]
+    blocked = attacker.post("/sign-in", {"email": account.email, "password": account.password})
+    assert blocked.status_code == 429
+    assert "Too many failed sign-ins" in blocked.text
+    # While a user at another address signs in as usual
+    other = Portal(app.test_client())
+    other.client.environ_base["REMOTE_ADDR"] = "192.0.2.7"
+    assert other.sign_in(account) is other

@@ -11,6 +11,7 @@ from bss.errors import BssError, Unauthorized
 from bss.models import User
 from bss.users import end_session, sign_in_with_password, start_session
 from web.deps import db, settings
+from web.limits import failed, limiter, sign_in_limit
 from web.portal.access import SESSION_KEY, browser_id, current_user, vault
 from web.portal.forms import ActionForm, SignInForm
 
@@ -40,6 +41,12 @@ def _begin_session(user: User) -> None:
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
+@limiter.limit(
+    sign_in_limit,
+    methods=["POST"],
+    deduct_when=failed,
+    error_message="Too many failed sign-ins from your address: wait a few minutes, then try again.",
+)
 def sign_in():
     form = SignInForm()
     if request.method == "GET":

@@ -1,0 +1,48 @@
+"""Counters of what a process does with Google, for Prometheus.
+
+In worker processes Dramatiq's Prometheus middleware switches prometheus_client to its
+multiprocess mode when a process boots and serves every process's metrics on one port
+(`dramatiq_prom_port`, 9191 by default); the metrics here are created on first use, after that
+switch, so they are served there beside Dramatiq's own.
+"""
+
+from __future__ import annotations
+
+import functools
+from types import SimpleNamespace
+from typing import Any
+
+
+@functools.cache
+def _metrics() -> Any:
+    import prometheus_client as prom
+
+    return SimpleNamespace(
+        google_calls=prom.Counter(
+            "bss_google_calls_total",
+            "Google API calls by API, method and HTTP status",
+            ["api", "method", "status"],
+        ),
+        google_seconds=prom.Histogram(
+            "bss_google_call_seconds",
+            "Duration of Google API calls",
+            ["api", "method"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        ),
+        token_refreshes=prom.Counter(
+            "bss_token_refreshes_total", "Access-token refreshes at Google's token endpoint"
+        ),
+    )
+
+
+def google_call(method: str, status: int | None, seconds: float) -> None:
+    """Count one Google call (`method` is Google's id, e.g. reseller.customers.get)."""
+    api = method.split(".", 1)[0]
+    m = _metrics()
+    m.google_calls.labels(api, method, str(status) if status else "network_error").inc()
+    m.google_seconds.labels(api, method).observe(seconds)
+
+
+def token_refreshed() -> None:
+    """Count one refresh of an access token."""
+    _metrics().token_refreshes.inc()
