@@ -22,6 +22,15 @@ from bss.processes import Supervisor, free_port, wait_http
 from bss.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+# Debian's chromium: Playwright cannot download its own browser here.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 
 
 @pytest.fixture(scope="session")
@@ -100,3 +109,18 @@ def settings(tmp_path: Path, database_url: str, secret_keys: str) -> Settings:
         BSS_SECRET_KEYS=secret_keys,
         GOOGLE_SANDBOX_URL="http://127.0.0.1:9",
     )
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """Headless chromium driven by Playwright; skipped locally without it, a failure in CI."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing (CI installs Debian's chromium)")
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

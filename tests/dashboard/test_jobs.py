@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from bss.dashboard_queries import JobSearch
 from bss.db import session_scope
 from bss.job_actions import Actor, bulk_retry
-from bss.models import AuditEntry, Job, JobEvent, JobState, utcnow
+from bss.models import AuditEntry, Instance, InstanceStatus, Job, JobEvent, JobState, utcnow
 from tests.dashboard.conftest import add_job, signed_in
 from tests.portal.helpers import csrf_of
 
@@ -333,3 +333,22 @@ def test_a_retry_while_the_broker_is_away_leaves_the_job_queued_for_the_sweep(
     retried = job(database_url, world.a.failed_job)
     # queued (the record), not marked as sent: the scheduler's sweep sends it later
     assert retried.state == "queued" and retried.enqueued_at is None
+
+
+def test_the_overview_names_the_first_broken_instances_and_links_to_all(app, world, database_url):
+    # Given A has 20 more instances whose grant died
+    with session_scope(database_url) as s:
+        for n in range(20):
+            s.add(
+                Instance(
+                    distributor_id=world.a.distributor_id,
+                    name=f"broken-{n}",
+                    status=InstanceStatus.NEEDS_REAUTH,
+                    last_error="invalid_grant",
+                )
+            )
+    # When A's admin opens the overview
+    page = signed_in(app, world.users["admin_a"]).get("/dashboard/").text
+    # Then it shows the first 15 and says how many there are in all, B's not counted
+    assert page.count('class="instance-needs_reauth"') == 15
+    assert "All 21 instances that need attention" in page

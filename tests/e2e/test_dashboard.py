@@ -7,13 +7,9 @@ would add a second worker to the same queue). Screenshots go to test-artifacts/d
 
 from __future__ import annotations
 
-import os
 import re
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 import requests
 from sqlmodel import select
 
@@ -23,21 +19,6 @@ from tests.dashboard.helpers import ARTIFACTS, make_user
 from tests.e2e.conftest import Tenant
 from tests.e2e.pipeline import fault
 from tests.portal.conftest import PASSWORD
-from tests.portal.test_browser import ARGS, CHROMIUM
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing (CI installs Debian's chromium)")
-        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 def new_page(browser):  # type: ignore[no-untyped-def]

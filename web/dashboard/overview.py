@@ -8,6 +8,7 @@ from typing import Any
 
 import redis
 from flask import Blueprint, render_template
+from sqlalchemy import func
 from sqlmodel import col, select
 
 from bss import monitoring
@@ -23,6 +24,8 @@ from web.portal.access import sign_in_required
 bp = Blueprint("dashboard_overview", __name__, url_prefix="/dashboard")
 
 ATTENTION = (InstanceStatus.NEEDS_REAUTH, InstanceStatus.NOT_AUTHENTICATED)
+# The overview names the first few; the Instances page lists them all.
+ATTENTION_SHOWN = 15
 
 
 def _broker(visible: int | None) -> dict[str, Any]:
@@ -49,22 +52,27 @@ def _broker(visible: int | None) -> dict[str, Any]:
 def _context() -> dict[str, Any]:
     visible = scope()
     session = db()
+    needing = col(Instance.status).in_(list(ATTENTION))
     query = (
         select(Instance, Distributor)
         .join(Distributor, col(Distributor.id) == col(Instance.distributor_id))
-        .where(col(Instance.status).in_(list(ATTENTION)))
+        .where(needing)
+        # "needs_reauth" sorts before "not_authenticated": broken instances first
         .order_by(col(Instance.status), col(Instance.updated_at).desc())
+        .limit(ATTENTION_SHOWN)
     )
+    count = select(func.count()).select_from(Instance).where(needing)
     if visible is not ALL:
         query = query.where(col(Instance.distributor_id) == visible)
-    attention = sorted(
-        session.exec(query).all(), key=lambda row: row[0].status != InstanceStatus.NEEDS_REAUTH
-    )
+        count = count.where(col(Instance.distributor_id) == visible)
+    attention = list(session.exec(query).all())
+    attention_total = session.exec(count).one()
     hour = finished_buckets(session, scope=visible, window=timedelta(hours=1), buckets=12)
     day = finished_buckets(session, scope=visible, window=timedelta(days=1), buckets=24)
     return {
         **_broker(visible),
         "attention": attention,
+        "attention_total": attention_total,
         "hour": hour,
         "day": day,
         "hour_chart": throughput_chart(hour, title="Jobs finished per 5 minutes, last hour"),
