@@ -9,8 +9,16 @@ from sqlmodel import Session
 from bss.models.audit import AuditEntry
 
 # Keys whose values never go into the log, whatever a caller passes.
-SECRET_KEYS = {"client_secret", "password", "refresh_token", "access_token", "private_key",
-               "secret", "api_key", "key"}
+SECRET_KEYS = {
+    "client_secret",
+    "password",
+    "refresh_token",
+    "access_token",
+    "private_key",
+    "secret",
+    "api_key",
+    "key",
+}
 
 
 def record(

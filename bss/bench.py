@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 import requests
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bss import migrate
 from bss.db import session_scope
@@ -101,8 +101,8 @@ def run_bench(
                 done = s.exec(
                     select(func.count())
                     .select_from(Job)
-                    .where(Job.state.in_(("succeeded", "failed")))
-                ).one()  # type: ignore[attr-defined]
+                    .where(col(Job.state).in_(("succeeded", "failed")))
+                ).one()
                 if done >= jobs:
                     break
                 time.sleep(0.2)

@@ -298,7 +298,10 @@ def users_create(
 
     password: str | None = None
     if password_stdin:
-        password = click.get_text_stream("stdin").readline().rstrip("\n")
+        # Click 8.5 deprecates get_text_stream and serves it from a module __getattr__ typed
+        # as returning object.
+        stream = click.get_text_stream("stdin")  # type: ignore[operator]
+        password = stream.readline().rstrip("\n")
     elif not google_only:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:

@@ -6,6 +6,7 @@ import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
@@ -22,7 +23,7 @@ def get_engine(database_url: str) -> Engine:
         engine = create_engine(database_url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             # WAL lets the web, worker and scheduler processes read while one writes.
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")

@@ -7,6 +7,7 @@ import secrets
 import signal
 import subprocess
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,10 +84,10 @@ def _portal_user(s: Session, distributor: Distributor) -> str:
     return password
 
 
-def _items(value: object) -> list[dict]:
+def _items(value: dict | Iterable[object] | None) -> list[dict]:
     if isinstance(value, dict):
         return [v for v in value.values() if isinstance(v, dict)]
-    return [v for v in value or [] if isinstance(v, dict)]  # type: ignore[union-attr]
+    return [v for v in value or [] if isinstance(v, dict)]
 
 
 def _post(sandbox: str, path: str, body: dict) -> dict:

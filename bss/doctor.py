@@ -18,7 +18,14 @@ from bss.errors import BssError, GoogleAuthorizationError, GoogleError
 from bss.gateway import Gateway, oauth
 from bss.gateway.credentials import REQUIRED_SCOPES, instance_credentials
 from bss.instance_auth import SCOPE_PURPOSES
-from bss.models import Instance, InstanceHealth, InstanceMode, InstanceStatus, utcnow
+from bss.models import (
+    Instance,
+    InstanceHealth,
+    InstanceMode,
+    InstanceStatus,
+    saved_id,
+    utcnow,
+)
 from bss.settings import Settings
 
 CONSENT_SCREEN_URL = "https://console.cloud.google.com/apis/credentials/consent"
@@ -236,7 +243,9 @@ def _record(
     expires_at: datetime | None,
     now: datetime,
 ) -> None:
-    health = session.get(InstanceHealth, instance.id) or InstanceHealth(instance_id=instance.id)  # type: ignore[arg-type]
+    health = session.get(InstanceHealth, instance.id) or InstanceHealth(
+        instance_id=saved_id(instance)
+    )
     health.checked_at = now
     health.ok = all(r.ok for r in results)
     health.access_token_expires_at = expires_at

@@ -19,6 +19,7 @@ from bss.models import (
     InstanceStatus,
     OAuthPurpose,
     User,
+    saved_id,
     utcnow,
 )
 from bss.oauth_states import consume_state, peek_state, save_state
@@ -292,7 +293,9 @@ def _complete(
         scopes=[s for s in grant.granted_scopes if s in REQUIRED_SCOPES],
         authenticated_as=str(claims.get("email") or claims.get("sub") or ""),
     )
-    health = session.get(InstanceHealth, instance.id) or InstanceHealth(instance_id=instance.id)  # type: ignore[arg-type]
+    health = session.get(InstanceHealth, instance.id) or InstanceHealth(
+        instance_id=saved_id(instance)
+    )
     health.checked_at, health.ok = utcnow(), True
     health.access_token_expires_at = grant.expires_at
     health.results = []

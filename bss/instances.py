@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from bss.crypto import Vault
 from bss.errors import NotFound, ValidationFailed
 from bss.jobs import resume_waiting_jobs
-from bss.models import Distributor, Instance, InstanceMode, InstanceStatus, utcnow
+from bss.models import Distributor, Instance, InstanceMode, InstanceStatus, saved_id, utcnow
 
 # The path distributors already register as the Authorized Redirect URI for this job.
 OAUTH_CALLBACK_PATH = "/Setup/SystemOptions/CloudAppsConfiguration.aspx/AuthenticateGoogleWorkspace"
@@ -51,7 +51,7 @@ def create_instance(
     if problems:
         raise ValidationFailed("The instance is incomplete.", details=problems)
     instance = Instance(
-        distributor_id=distributor.id,  # type: ignore[arg-type]
+        distributor_id=saved_id(distributor),
         name=name.strip(),
         mode=mode,
         client_id=client_id.strip(),
@@ -84,7 +84,7 @@ def store_oauth_grant(
     instance.status = InstanceStatus.AUTHENTICATED
     instance.last_error = None
     session.add(instance)
-    return resume_waiting_jobs(session, instance.id)  # type: ignore[arg-type]
+    return resume_waiting_jobs(session, saved_id(instance))
 
 
 def _check_name(
@@ -115,7 +115,7 @@ def add_instance(
         raise ValidationFailed(
             f"Unknown mode {mode!r}.", details=[{"field": "mode", "problem": "unknown"}]
         )
-    _check_name(session, distributor_id=distributor.id, name=name.strip(), instance_id=None)  # type: ignore[arg-type]
+    _check_name(session, distributor_id=saved_id(distributor), name=name.strip(), instance_id=None)
     return create_instance(
         session,
         vault=vault,
@@ -184,7 +184,7 @@ def mark_service_account_verified(
     instance.status = InstanceStatus.AUTHENTICATED
     instance.last_error = None
     session.add(instance)
-    return resume_waiting_jobs(session, instance.id)  # type: ignore[arg-type]
+    return resume_waiting_jobs(session, saved_id(instance))
 
 
 def find_instance(session: Session, ref: str) -> Instance:

@@ -25,7 +25,16 @@ from bss.errors import (
     NotFound,
     ValidationFailed,
 )
-from bss.models import Distributor, Instance, Job, JobEvent, JobSecret, JobState, utcnow
+from bss.models import (
+    Distributor,
+    Instance,
+    Job,
+    JobEvent,
+    JobSecret,
+    JobState,
+    saved_id,
+    utcnow,
+)
 from bss.operations import Operation, get_operation
 
 SECRET_MARK = "<secret>"  # noqa: S105 (a placeholder shown instead of a secret)
@@ -94,8 +103,8 @@ def submit_job(
             details=[{"field": "instance", "problem": "no such instance"}],
         )
     job = Job(
-        distributor_id=distributor.id,  # type: ignore[arg-type]
-        instance_id=instance.id,  # type: ignore[arg-type]
+        distributor_id=saved_id(distributor),
+        instance_id=saved_id(instance),
         operation=op.name,
         params=redact(validated.model_dump(mode="json", exclude_none=True), op.secret_fields),
         external_ref=external_ref,
@@ -325,12 +334,13 @@ def reveal_secrets(session: Session, job: Job, vault: Vault) -> dict[str, str]:
 def cancel_job(session: Session, job: Job) -> Job:
     """Cancel a job that no worker has started (a conditional update: a worker may race us)."""
     now = utcnow()
-    done = session.execute(
+    # exec, not execute: sqlmodel types exec's result of an UPDATE as a CursorResult (rowcount).
+    done = session.exec(
         update(Job)
-        .where(Job.id == job.id, Job.state == JobState.QUEUED)  # type: ignore[arg-type]
+        .where(col(Job.id) == job.id, col(Job.state) == JobState.QUEUED)
         .values(state=JobState.CANCELLED, finished_at=now, updated_at=now)
     )
-    if done.rowcount != 1:  # type: ignore[attr-defined]
+    if done.rowcount != 1:
         session.refresh(job)
         raise InvalidState(f"Job {job.id} is {job.state}; only a queued job can be cancelled.")
     for secret in session.exec(select(JobSecret).where(JobSecret.job_id == job.id)).all():

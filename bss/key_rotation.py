@@ -37,8 +37,8 @@ def rotate_secrets(session: Session, *, vault: Vault) -> dict[str, int]:
             *ids, old = row
             new = vault.rotate(old)
             where = [k == v for k, v in zip(keys, ids, strict=True)]
-            result = session.execute(update(table).where(*where, column == old).values({name: new}))
-            done += result.rowcount  # type: ignore[attr-defined]
+            result = session.exec(update(table).where(*where, column == old).values({name: new}))
+            done += result.rowcount
             if i % BATCH == 0:
                 session.commit()
         session.commit()

@@ -6,11 +6,11 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import redis
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bss.models import Job, JobState, utcnow
 
@@ -22,6 +22,9 @@ HEARTBEAT_INTERVAL_S = 10
 HEARTBEAT_TIMEOUT_S = 35
 WORKERS_SEEN_KEY = "bss:workers:seen"
 WORKERS_INFO_KEY = "bss:workers:info"
+
+# redis-py types a sync client's replies as "Awaitable[T] | T" (and as str where this client,
+# without decode_responses, returns bytes); hence the casts and arg-type ignores on them below.
 
 
 @dataclass(frozen=True)
@@ -40,11 +43,11 @@ def _oldest_age(client: redis.Redis, queue: str, now_ms: float) -> float | None:
     first = client.lindex(f"{NAMESPACE}:{queue}", 0)
     if first is None:
         return None
-    raw = client.hget(f"{NAMESPACE}:{queue}.msgs", first)
+    raw = client.hget(f"{NAMESPACE}:{queue}.msgs", first)  # type: ignore[arg-type]
     if raw is None:
         return None
     try:
-        sent_ms = float(json.loads(raw)["message_timestamp"])
+        sent_ms = float(json.loads(raw)["message_timestamp"])  # type: ignore[arg-type]
     except (ValueError, KeyError, TypeError):
         return None
     return max(0.0, (now_ms - sent_ms) / 1000)
@@ -54,7 +57,7 @@ def queue_stats(client: redis.Redis, queue: str) -> QueueStats:
     """Ready, delayed, in progress, dead and the oldest waiting message's age for `queue`."""
     now_ms = time.time() * 1000
     in_progress = sum(
-        int(client.scard(key))  # type: ignore[arg-type]
+        cast(int, client.scard(key))
         for key in client.scan_iter(match=f"{NAMESPACE}:__acks__.*.{queue}", count=500)
     )
     return QueueStats(
@@ -75,8 +78,8 @@ def record_heartbeat(client: redis.Redis, worker: str, info: dict[str, Any]) -> 
     pipe.zadd(WORKERS_SEEN_KEY, {worker: now})
     pipe.hset(WORKERS_INFO_KEY, worker, json.dumps({**info, "last_seen": now}))
     # forget processes gone for a day
-    stale = [w.decode() if isinstance(w, bytes) else w
-             for w in client.zrangebyscore(WORKERS_SEEN_KEY, 0, now - 86400)]
+    seen = cast(list[bytes | str], client.zrangebyscore(WORKERS_SEEN_KEY, 0, now - 86400))
+    stale = [w.decode() if isinstance(w, bytes) else w for w in seen]
     if stale:
         pipe.zrem(WORKERS_SEEN_KEY, *stale)
         pipe.hdel(WORKERS_INFO_KEY, *stale)
@@ -85,10 +88,13 @@ def record_heartbeat(client: redis.Redis, worker: str, info: dict[str, Any]) -> 
 
 def live_workers(client: redis.Redis) -> list[dict[str, Any]]:
     """Worker processes whose last heartbeat is recent, with what they said of themselves."""
-    alive = client.zrangebyscore(WORKERS_SEEN_KEY, time.time() - HEARTBEAT_TIMEOUT_S, "+inf")
+    alive = cast(
+        list[bytes | str],
+        client.zrangebyscore(WORKERS_SEEN_KEY, time.time() - HEARTBEAT_TIMEOUT_S, "+inf"),
+    )
     if not alive:
         return []
-    infos = client.hmget(WORKERS_INFO_KEY, alive)
+    infos = cast(list[bytes | str | None], client.hmget(WORKERS_INFO_KEY, alive))
     return [
         {"worker": w.decode() if isinstance(w, bytes) else w, **json.loads(i)}
         for w, i in zip(alive, infos, strict=True)
@@ -109,7 +115,7 @@ def finished_since(session: Session, *, seconds: float) -> list[dict[str, Any]]:
     since = utcnow() - timedelta(seconds=seconds)
     rows = session.exec(
         select(Job.state, Job.operation, Job.created_at, Job.finished_at).where(
-            Job.finished_at >= since  # type: ignore[operator]
+            col(Job.finished_at) >= since
         )
     ).all()
     return [
@@ -120,5 +126,6 @@ def finished_since(session: Session, *, seconds: float) -> list[dict[str, Any]]:
             "duration": (finished - created).total_seconds(),
         }
         for state, op, created, finished in rows
-        if state in (JobState.SUCCEEDED, JobState.FAILED)
+        # finished is never None here (the query compares it); the check tells the type checker.
+        if state in (JobState.SUCCEEDED, JobState.FAILED) and finished is not None
     ]

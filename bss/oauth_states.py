@@ -115,12 +115,12 @@ def consume_state(
             "start it again here.",
             reason="state_other_user",
         )
-    spent = session.execute(
+    spent = session.exec(
         update(OAuthState)
         .where(col(OAuthState.state_hash) == row.state_hash, col(OAuthState.used_at).is_(None))
         .values(used_at=now)
     )
-    if spent.rowcount != 1:  # type: ignore[attr-defined]
+    if spent.rowcount != 1:
         raise OAuthFlowError(
             "This answer from Google was already used (a `state` is good for one use only). "
             "Nothing was changed: start again from the portal.",

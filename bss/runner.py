@@ -10,7 +10,7 @@ from typing import Any
 
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 from sqlalchemy import or_, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bss.crypto import Vault
 from bss.db import session_scope
@@ -26,7 +26,7 @@ from bss.gateway.credentials import instance_credentials
 from bss.gateway.tokens import TokenCache, fingerprint
 from bss.job_store import DbJobStore, settle_secrets
 from bss.jobs import add_event, with_secrets
-from bss.models import Instance, InstanceStatus, Job, JobState, utcnow
+from bss.models import Instance, InstanceStatus, Job, JobState, saved_id, utcnow
 from bss.operations import StepContext, get_operation
 from bss.settings import Settings
 from bss.webhooks import instance_event, job_event
@@ -117,16 +117,16 @@ class JobRunner:
             taken = s.execute(
                 update(Job)
                 .where(
-                    Job.id == job_id,  # type: ignore[arg-type]
+                    col(Job.id) == job_id,
                     or_(
-                        Job.state.in_(RUNNABLE),  # type: ignore[attr-defined]
+                        col(Job.state).in_(RUNNABLE),
                         # a worker that died mid-job leaves a running job with a lapsed lease
-                        (Job.state == JobState.RUNNING) & (Job.lease_expires_at < now),  # type: ignore[operator]
+                        (col(Job.state) == JobState.RUNNING) & (col(Job.lease_expires_at) < now),
                     ),
                     or_(
-                        Job.next_attempt_at.is_(None),
-                        Job.next_attempt_at <= now + timedelta(seconds=1),
-                    ),  # type: ignore[union-attr,operator]
+                        col(Job.next_attempt_at).is_(None),
+                        col(Job.next_attempt_at) <= now + timedelta(seconds=1),
+                    ),
                 )
                 .values(
                     state=JobState.RUNNING,
@@ -138,7 +138,7 @@ class JobRunner:
                     next_attempt_at=None,
                 )
             )
-            return bool(taken.rowcount)  # type: ignore[attr-defined]
+            return bool(taken.rowcount)
 
     def _credentials(self, instance: Instance) -> Any:
         creds = instance_credentials(instance, vault=self.vault, settings=self.settings)
@@ -157,7 +157,7 @@ class JobRunner:
             self.settings.database_url,
             self.vault,
             job_id=job.id,
-            instance_id=instance.id,  # type: ignore[arg-type]
+            instance_id=saved_id(instance),
         )
         secrets = {k: v for k, v in store.secrets().items() if k in op.secret_fields}
         params = op.validate(with_secrets(job.params, secrets, op.secret_fields))
@@ -202,9 +202,9 @@ class JobRunner:
             saved = s.execute(
                 update(Job)
                 .where(
-                    Job.id == job_id,  # type: ignore[arg-type]
-                    Job.lease_owner == worker,  # type: ignore[arg-type]
-                    Job.state == JobState.RUNNING,  # type: ignore[arg-type]
+                    col(Job.id) == job_id,
+                    col(Job.lease_owner) == worker,
+                    col(Job.state) == JobState.RUNNING,
                 )
                 .values(
                     checkpoint=checkpoint,
@@ -212,7 +212,7 @@ class JobRunner:
                     lease_expires_at=now + timedelta(seconds=self.settings.job_lease_seconds),
                 )
             )
-            if not saved.rowcount:  # type: ignore[attr-defined]
+            if not saved.rowcount:
                 raise LeaseLost(job_id)
             add_event(s, job_id, "step", f"Step {step} done", step=step, output=checkpoint[step])
 

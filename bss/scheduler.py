@@ -66,13 +66,13 @@ def sweep(
             .where(
                 or_(
                     and_(
-                        Job.state == JobState.QUEUED,
+                        col(Job.state) == JobState.QUEUED,
                         or_(col(Job.enqueued_at).is_(None), col(Job.enqueued_at) < stale),
                         col(Job.updated_at) < stale,
                     ),
                     col(Job.id).in_(resumed),
-                    and_(Job.state == JobState.RETRYING, col(Job.next_attempt_at) < stale),
-                    and_(Job.state == JobState.RUNNING, col(Job.lease_expires_at) < now),
+                    and_(col(Job.state) == JobState.RETRYING, col(Job.next_attempt_at) < stale),
+                    and_(col(Job.state) == JobState.RUNNING, col(Job.lease_expires_at) < now),
                 )
             )
             .limit(limit)

@@ -14,7 +14,14 @@ from bss.errors import GoogleError, ValidationFailed
 from bss.gateway import oauth
 from bss.gateway.credentials import REQUIRED_SCOPES
 from bss.instances import mark_service_account_verified
-from bss.models import Instance, InstanceHealth, InstanceMode, InstanceStatus, utcnow
+from bss.models import (
+    Instance,
+    InstanceHealth,
+    InstanceMode,
+    InstanceStatus,
+    saved_id,
+    utcnow,
+)
 from bss.settings import Settings
 from bss.users import normalize_email
 
@@ -181,7 +188,9 @@ def verify(
     else:
         instance.last_error = "Domain-wide delegation is incomplete."
         session.add(instance)
-    health = session.get(InstanceHealth, instance.id) or InstanceHealth(instance_id=instance.id)  # type: ignore[arg-type]
+    health = session.get(InstanceHealth, instance.id) or InstanceHealth(
+        instance_id=saved_id(instance)
+    )
     health.checked_at, health.ok = utcnow(), ok
     health.access_token_expires_at = expiry if ok else None
     health.results = [

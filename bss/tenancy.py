@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from bss.crypto import hash_api_key, new_api_key
 from bss.errors import NotFound, ValidationFailed
-from bss.models import ApiKey, Distributor, utcnow
+from bss.models import ApiKey, Distributor, saved_id, utcnow
 
 
 def slugify(name: str) -> str:
@@ -42,7 +42,7 @@ def create_api_key(session: Session, *, distributor: Distributor, label: str = "
     key = new_api_key()
     session.add(
         ApiKey(
-            distributor_id=distributor.id,  # type: ignore[arg-type]
+            distributor_id=saved_id(distributor),
             label=label,
             prefix=key[:12],
             key_hash=hash_api_key(key),
@@ -58,7 +58,7 @@ def revoke_api_keys(session: Session, *, distributor: Distributor, label: str) -
         select(ApiKey).where(
             ApiKey.distributor_id == distributor.id,
             ApiKey.label == label,
-            ApiKey.revoked_at.is_(None),  # type: ignore[union-attr]
+            col(ApiKey.revoked_at).is_(None),
         )
     ).all()
     for k in keys:
@@ -73,8 +73,8 @@ def list_api_keys(
     """The distributor's API keys, newest first (only hashes: keys themselves are never stored)."""
     query = select(ApiKey).where(ApiKey.distributor_id == distributor.id)
     if not include_revoked:
-        query = query.where(ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
-    newest_first = (ApiKey.created_at.desc(), ApiKey.id.desc())  # type: ignore[attr-defined,union-attr]
+        query = query.where(col(ApiKey.revoked_at).is_(None))
+    newest_first = (col(ApiKey.created_at).desc(), col(ApiKey.id).desc())
     return list(session.exec(query.order_by(*newest_first)).all())
 
 

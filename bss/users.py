@@ -14,7 +14,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlmodel import Session, col, delete, select
 
 from bss.errors import ConfigurationError, NotFound, Unauthorized, ValidationFailed
-from bss.models import Distributor, User, UserRole, UserSession, utcnow
+from bss.models import Distributor, User, UserRole, UserSession, saved_id, utcnow
 from bss.settings import Settings
 
 # argon2id with the library's defaults (RFC 9106's second recommended option).
@@ -170,7 +170,7 @@ def start_session(session: Session, user: User, *, hours: float) -> str:
     session.add(
         UserSession(
             id_hash=_session_hash(session_id),
-            user_id=user.id,  # type: ignore[arg-type]
+            user_id=saved_id(user),
             created_at=now,
             expires_at=now + timedelta(hours=hours),
         )

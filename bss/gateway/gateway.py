@@ -108,7 +108,9 @@ class SendOnceHttp(httplib2.Http):
     network error, and the job's step checks Google before trying again.
     """
 
-    def _conn_request(self, conn: Any, request_uri: str, method: str, body: Any, headers: Any):  # type: ignore[no-untyped-def]
+    def _conn_request(
+        self, conn: Any, request_uri: str, method: str, body: Any, headers: Any
+    ) -> Any:
         if method != "POST":
             return super()._conn_request(conn, request_uri, method, body, headers)
         if conn.sock is not None:

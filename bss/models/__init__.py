@@ -1,7 +1,7 @@
 """Database models. Every table is created by the Alembic migrations, never by create_all."""
 
 from bss.models.audit import AuditEntry
-from bss.models.base import utcnow
+from bss.models.base import saved_id, utcnow
 from bss.models.instance import Instance, InstanceMode, InstanceStatus
 from bss.models.instance_health import InstanceHealth
 from bss.models.job import Job, JobEvent, JobState
@@ -32,5 +32,6 @@ __all__ = [
     "UserRole",
     "UserSession",
     "WebhookDelivery",
+    "saved_id",
     "utcnow",
 ]

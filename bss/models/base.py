@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Protocol
 
 
 def utcnow() -> datetime:
     """Now, timezone-aware UTC: SQLModel stores and returns every datetime column in UTC."""
     return datetime.now(UTC)
+
+
+class _HasId(Protocol):
+    id: int | None
+
+
+def saved_id(row: _HasId) -> int:
+    """The integer primary key of a row that has been flushed (it is None before that)."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id yet: it was never flushed")
+    return row.id
 
 
 def new_id(prefix: str) -> str:

@@ -112,12 +112,11 @@ def list_subscriptions(ctx: StepContext, cid: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     token: str | None = None
     while True:
-        page = ctx.gateway.call(
-            "reseller.subscriptions.list",
-            lambda svc, t=token: svc.subscriptions().list(
-                customerId=cid, maxResults=100, pageToken=t
-            ),
-        )
+
+        def list_page(svc: Any, t: str | None = token) -> Any:
+            return svc.subscriptions().list(customerId=cid, maxResults=100, pageToken=t)
+
+        page = ctx.gateway.call("reseller.subscriptions.list", list_page)
         items.extend(page.get("subscriptions") or [])
         token = page.get("nextPageToken")
         if not token:

@@ -264,12 +264,13 @@ def transfer_subscriptions(ctx: StepContext) -> dict[str, Any]:
             }
             if want.purchase_order_id:
                 body["purchaseOrderId"] = want.purchase_order_id
-            existing = ctx.gateway.call(
-                "reseller.subscriptions.insert",
-                lambda svc, b=body: svc.subscriptions().insert(
+
+            def insert(svc: Any, b: dict[str, Any] = body) -> Any:
+                return svc.subscriptions().insert(
                     customerId=cid, body=b, customerAuthToken=p.transfer_token
-                ),
-            )
+                )
+
+            existing = ctx.gateway.call("reseller.subscriptions.insert", insert)
         out.append(subscription_summary(existing))
     return {"subscriptions": out}
 
@@ -296,7 +297,11 @@ def _all_pages(ctx: StepContext, method: str, request_of: Any, key: str) -> list
     items: list[dict[str, Any]] = []
     token: str | None = None
     while True:
-        page = ctx.gateway.call(method, lambda svc, t=token: request_of(svc, t))
+
+        def get_page(svc: Any, t: str | None = token) -> Any:
+            return request_of(svc, t)
+
+        page = ctx.gateway.call(method, get_page)
         items.extend(page.get(key) or [])
         token = page.get("nextPageToken")
         if not token:

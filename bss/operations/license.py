@@ -45,12 +45,13 @@ def licensed_users(ctx: StepContext, domain: str, sku_id: str) -> set[str]:
     users: set[str] = set()
     token: str | None = None
     while True:
-        page = ctx.gateway.call(
-            "licensing.licenseAssignments.listForProductAndSku",
-            lambda svc, t=token: svc.licenseAssignments().listForProductAndSku(
+
+        def list_page(svc: Any, t: str | None = token) -> Any:
+            return svc.licenseAssignments().listForProductAndSku(
                 productId=product, skuId=sku_id, customerId=domain, maxResults=1000, pageToken=t
-            ),
-        )
+            )
+
+        page = ctx.gateway.call("licensing.licenseAssignments.listForProductAndSku", list_page)
         users |= {str(i.get("userId", "")).lower() for i in page.get("items") or []}
         token = page.get("nextPageToken")
         if not token:

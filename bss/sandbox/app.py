@@ -7,8 +7,10 @@ import logging
 import signal
 import socket
 import threading
+from typing import cast
 
 from flask import Flask, Response, g, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.serving import make_server
 
 from bss.sandbox import batch as batch_module
@@ -96,7 +98,8 @@ def create_app(*, state_file: str | None = None) -> Flask:
     )
 
     app = Flask(__name__)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    # A new app's provider is a DefaultJSONProvider; Flask types app.json as the base class.
+    cast(DefaultJSONProvider, app.json).sort_keys = False
     state = State(state_file=state_file)
     state.load()
     app.extensions["sandbox"] = state

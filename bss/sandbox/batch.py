@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import email.policy
 import secrets
+from email.message import Message
 from email.parser import BytesParser, Parser
 from http import HTTPStatus
+from typing import cast
 
 from flask import Blueprint, Response, current_app, request
 
@@ -26,8 +28,9 @@ def _parts() -> list[tuple[str, str]]:
         raise ApiError(400, "badRequest", "Batch requests must be multipart/mixed with a boundary.")
     whole = b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + request.get_data()
     message = BytesParser(policy=email.policy.compat32).parsebytes(whole)
-    parts = message.get_payload() if message.is_multipart() else []
-    return [(part.get("Content-ID", ""), part.get_payload()) for part in parts]
+    # get_payload() is a list of parts for a multipart message and a string for any other.
+    parts = cast(list[Message], message.get_payload()) if message.is_multipart() else []
+    return [(part.get("Content-ID", ""), cast(str, part.get_payload())) for part in parts]
 
 
 def _run(content_id: str, payload: str) -> str:
@@ -36,7 +39,7 @@ def _run(content_id: str, payload: str) -> str:
     method, uri, *_ = request_line.strip().split(" ")
     inner = Parser().parsestr(rest)
     headers = [(k, v) for k, v in inner.items() if k.lower() not in ("host", "content-length")]
-    data = inner.get_payload()
+    data = cast(str, inner.get_payload())
     client = current_app.test_client()
     response = client.open(
         uri,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, make_response, redirect, render_template, request
+from flask import Blueprint, make_response, redirect, render_template, request
+from werkzeug.wrappers import Response  # flask.redirect()'s type; flask's subclasses it
 
 from bss.sandbox import tokens
 from bss.sandbox.model import email_domain

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from typing import Any
 
 from flask import Blueprint, Response, request
 
@@ -242,7 +243,7 @@ def create_client() -> Response:
             raise ControlError(404, f"no project {project_id!r}")
         alphabet = string.ascii_lowercase + string.digits
         suffix = "".join(secrets.choice(alphabet) for _ in range(32))
-        client = {
+        client: dict[str, Any] = {
             "kind": "web",
             "client_id": f"{project['project_number']}-{suffix}.apps.googleusercontent.com",
             "client_secret": "GOCSPX-" + state.random_token(28),
@@ -284,7 +285,7 @@ def create_service_account() -> Response:
         if any(c.get("client_email") == email for c in state.clients.values()):
             raise ControlError(409, f"{email} exists already")
         kid = crypto.new_key_id()
-        account = {
+        account: dict[str, Any] = {
             "kind": "service_account",
             "client_id": state.random_digits(21),
             "client_email": email,

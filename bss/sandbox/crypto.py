@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime
 import secrets
+from typing import cast
 
 import jwt
 from cryptography import x509
@@ -27,8 +28,15 @@ def new_key_id() -> str:
     return secrets.token_hex(20)
 
 
+def _load_private_key(private_pem: str) -> rsa.RSAPrivateKey:
+    # Every key the sandbox handles comes from new_private_key_pem, so it is RSA.
+    return cast(
+        rsa.RSAPrivateKey, serialization.load_pem_private_key(private_pem.encode(), password=None)
+    )
+
+
 def public_pem(private_pem: str) -> str:
-    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+    key = _load_private_key(private_pem)
     return (
         key.public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -43,7 +51,7 @@ def _b64(n: int) -> str:
 
 def jwk(kid: str, private_pem: str) -> dict:
     """The public half of a key as a JWK, as Google publishes it."""
-    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+    key = _load_private_key(private_pem)
     numbers = key.public_key().public_numbers()
     return {
         "kty": "RSA",
@@ -57,7 +65,7 @@ def jwk(kid: str, private_pem: str) -> dict:
 
 def certificate_pem(private_pem: str, common_name: str) -> str:
     """A self-signed X.509 certificate for the key (Google's x509 cert endpoints)."""
-    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+    key = _load_private_key(private_pem)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
     cert = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, request
 
 from bss.sandbox.api import api_method, body, caller, ok
@@ -109,7 +111,7 @@ def insert_customer() -> Response:
     state = current_state()
     reseller = acting_reseller(state)
     data = body()
-    fields = {
+    fields: dict[str, Any] = {
         "customerDomain": (data.get("customerDomain") or "").lower() or None,
         "customerType": data.get("customerType") or "domain",
         "alternateEmail": data.get("alternateEmail"),

@@ -6,9 +6,10 @@ import base64
 import binascii
 import email.policy
 import secrets
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses
+from typing import cast
 
 from flask import Blueprint, Response, request
 
@@ -50,9 +51,10 @@ def _raw_from_request() -> bytes:
         ctype = request.headers.get("Content-Type", "")
         whole = b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + request.get_data()
         parsed = BytesParser(policy=email.policy.compat32).parsebytes(whole)
-        parts = parsed.get_payload() if parsed.is_multipart() else []
+        # get_payload() is a list of parts for a multipart message and a string for any other.
+        parts = cast(list[Message], parsed.get_payload()) if parsed.is_multipart() else []
         if len(parts) == 2:
-            return parts[1].get_payload(decode=False).encode()
+            return cast(str, parts[1].get_payload(decode=False)).encode()
         raise invalid(RAW_REQUIRED)
     raw = body().get("raw")
     if not isinstance(raw, str) or not raw:

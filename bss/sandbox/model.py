@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
+from typing import Any
 
 from bss.sandbox import catalog
 from bss.sandbox.clock import rfc3339
@@ -99,7 +100,7 @@ def new_user(
 ) -> dict:
     """Create and store a Directory user."""
     now = state.clock.now()
-    user = {
+    user: dict[str, Any] = {
         "kind": "admin#directory#user",
         "id": state.random_digits(21),
         "primaryEmail": email.lower(),

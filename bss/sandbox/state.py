@@ -39,6 +39,21 @@ CALL_LOG_SIZE = 2000
 class State:
     """Google's side of the world; mutate it only while holding ``lock``."""
 
+    # The COLLECTIONS, set by reset() and load_json(); declared here for the type checker.
+    resellers: dict[str, dict]
+    projects: dict[str, dict]
+    clients: dict[str, dict]
+    delegations: dict[str, dict[str, list[str]]]
+    grants: dict[str, list[str]]
+    refresh_tokens: dict[str, dict]
+    access_tokens: dict[str, dict]
+    codes: dict[str, dict]
+    customers: dict[str, dict]
+    subscriptions: dict[str, dict]
+    users: dict[str, dict]
+    licenses: dict[str, dict]
+    mail: dict[str, dict]
+
     def __init__(self, *, state_file: str | None = None) -> None:
         self.lock = threading.RLock()
         self.clock = Clock()

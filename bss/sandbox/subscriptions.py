@@ -70,7 +70,8 @@ def insert_subscription(customerId: str) -> Response:  # noqa: N803
     if customer["_reseller"] != us and not token_ok:
         raise forbidden("Invalid customerAuthToken." if token else NOT_OURS)
     data = body()
-    sku_id = data.get("skuId")
+    # Empty when missing, which catalog.sku() answers with the same 400 as for None.
+    sku_id: str = data.get("skuId") or ""
     catalog.sku(sku_id)
     plan = catalog.plan_name((data.get("plan") or {}).get("planName"), sku_id=sku_id)
     seats = catalog.seats(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
+from typing import Any
 
 from bss.sandbox import crypto
 from bss.sandbox.errors import OAuthError
@@ -74,7 +75,7 @@ def issue_refresh_token(state: State, *, client_id: str, user: str, scopes: list
     )
     while len(mine) >= REFRESH_TOKENS_PER_ACCOUNT_AND_CLIENT:
         revoke_refresh_token(state, mine.pop(0)["token"])
-    record = {
+    record: dict[str, Any] = {
         "token": "1//0" + state.random_token(100),
         "client_id": client_id,
         "user": user.lower(),
@@ -111,7 +112,7 @@ def issue_access_token(
     if len(state.access_tokens) > 5000:
         for key in [k for k, r in state.access_tokens.items() if r["expires_at"] <= now]:
             del state.access_tokens[key]
-    record = {
+    record: dict[str, Any] = {
         "token": "ya29." + state.random_token(120),
         "client_id": client_id,
         "project": project,
