@@ -32,6 +32,7 @@ DEMO_SLUG = "demo"
 DEMO_INSTANCE = "demo"
 DEMO_RESELLER = "demo-reseller.example"
 DEMO_ADMIN = f"admin@{DEMO_RESELLER}"
+DEMO_OPERATOR = "operator@platform.example"
 
 
 @dataclass
@@ -42,6 +43,7 @@ class DemoInfo:
     api_key: str
     portal_email: str = DEMO_ADMIN
     portal_password: str = ""
+    operator_password: str = ""
 
 
 def _sandbox_client(sandbox: str, name: str, redirect: list[str]) -> dict[str, str]:
@@ -65,21 +67,17 @@ def _sandbox_client(sandbox: str, name: str, redirect: list[str]) -> dict[str, s
     return {"client_id": web["client_id"], "client_secret": web["client_secret"]}
 
 
-def _portal_user(s: Session, distributor: Distributor) -> str:
-    """The demo's portal user (the demo reseller's admin, so Sign in with Google works too),
-    with a new password each start: returned to be shown once."""
+def _portal_user(
+    s: Session, *, email: str, role: UserRole, name: str, distributor: Distributor | None
+) -> str:
+    """A demo portal user, with a new password each start: returned to be shown once."""
     password = secrets.token_urlsafe(12)
     try:
-        user = user_by_email(s, DEMO_ADMIN)
+        user = user_by_email(s, email)
         set_password(s, user, password)
     except NotFound:
         create_user(
-            s,
-            email=DEMO_ADMIN,
-            role=UserRole.DISTRIBUTOR_ADMIN,
-            distributor=distributor,
-            password=password,
-            name="Demo Admin",
+            s, email=email, role=role, distributor=distributor, password=password, name=name
         )
     return password
 
@@ -150,9 +148,21 @@ def seed(settings: Settings, sandbox: str) -> DemoInfo:
             )
         revoke_api_keys(s, distributor=distributor, label="demo")
         api_key = create_api_key(s, distributor=distributor, label="demo")
-        password = _portal_user(s, distributor)
+        # The demo reseller's admin, so Sign in with Google works for it too.
+        password = _portal_user(
+            s,
+            email=DEMO_ADMIN,
+            role=UserRole.DISTRIBUTOR_ADMIN,
+            name="Demo Admin",
+            distributor=distributor,
+        )
+        operator_password = _portal_user(
+            s, email=DEMO_OPERATOR, role=UserRole.OPERATOR, name="Demo Operator", distributor=None
+        )
     base = settings.base_urls[0]
-    return DemoInfo(f"{base}/", f"{base}/jobs", sandbox, api_key, DEMO_ADMIN, password)
+    return DemoInfo(
+        f"{base}/", f"{base}/jobs", sandbox, api_key, DEMO_ADMIN, password, operator_password
+    )
 
 
 def curl_example(base: str, api_key: str) -> str:
@@ -273,9 +283,11 @@ def _print_banner(info: DemoInfo, home: Path, metrics_port: int) -> None:
     click.echo(
         "\nThe demo is running (Ctrl-C stops everything).\n\n"
         f"  Portal:       {info.portal_url}\n"
-        f"                sign in as {info.portal_email}, password (new at each start): "
-        f"{info.portal_password}\n"
-        "                or with Sign in with Google as that account on the sandbox's page\n"
+        f"                distributor admin: {info.portal_email}  {info.portal_password}\n"
+        "                (or Sign in with Google as that account on the sandbox's page)\n"
+        f"                platform operator: {DEMO_OPERATOR}  {info.operator_password}\n"
+        "                (passwords are new at each start)\n"
+        f"  Dashboard:    {base}/dashboard/\n"
         f"  Jobs:         {info.jobs_url}\n"
         f"  API docs:     {base}/api/v1/swagger   (OpenAPI: {base}/api/v1/openapi.json)\n"
         f"  Metrics:      {base}/metrics   (workers: http://127.0.0.1:{metrics_port}/metrics)\n"

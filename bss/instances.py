@@ -187,6 +187,27 @@ def mark_service_account_verified(
     return resume_waiting_jobs(session, saved_id(instance))
 
 
+def set_enabled(session: Session, instance: Instance, *, enabled: bool) -> list[str]:
+    """Disable an instance (its jobs wait, nothing is sent to Google) or enable it again.
+
+    Enabling puts it back to authenticated when it holds credentials (a dead grant shows on its
+    next call), and returns the ids of the jobs that waited, to send after commit.
+    """
+    instance.updated_at = utcnow()
+    session.add(instance)
+    if not enabled:
+        instance.status = InstanceStatus.DISABLED
+        return []
+    if instance.status != InstanceStatus.DISABLED:
+        return []
+    if instance.mode == InstanceMode.SERVICE_ACCOUNT:
+        works = bool(instance.service_account_key_enc and instance.authenticated_at)
+    else:
+        works = bool(instance.refresh_token_enc)
+    instance.status = InstanceStatus.AUTHENTICATED if works else InstanceStatus.NOT_AUTHENTICATED
+    return resume_waiting_jobs(session, saved_id(instance)) if works else []
+
+
 def find_instance(session: Session, ref: str) -> Instance:
     """The instance named by `ref`: `DISTRIBUTOR/NAME`, a name used by one distributor only,
     or an id."""

@@ -85,7 +85,14 @@ class JobRunner:
                 state=JobState.RUNNING,
                 attempt=job.attempts,
             )
-        if instance.status in (InstanceStatus.NEEDS_REAUTH, InstanceStatus.DISABLED):
+        if instance.status == InstanceStatus.DISABLED:
+            return self._park(
+                job_id,
+                worker,
+                f"Instance {instance.name!r} is disabled.",
+                hint="The job resumes by itself when the instance is enabled again.",
+            )
+        if instance.status == InstanceStatus.NEEDS_REAUTH:
             return self._park(job_id, worker, f"Instance {instance.name!r} is {instance.status}.")
         try:
             checkpoint = self._run_steps(job, instance, worker)
@@ -312,7 +319,14 @@ class JobRunner:
         delay = random.uniform(cap / 2, cap)
         return max(delay, retry_after or 0.0)
 
-    def _park(self, job_id: str, worker: str, why: str) -> str | None:
+    def _park(
+        self,
+        job_id: str,
+        worker: str,
+        why: str,
+        *,
+        hint: str = "Re-authenticate the instance; the job then resumes by itself.",
+    ) -> str | None:
         deliveries = []
         with self._session() as s:
             job = self._owned(s, job_id, worker)
@@ -324,14 +338,14 @@ class JobRunner:
             job.error = {
                 "code": "waiting_reauth",
                 "message": why,
-                "hint": "Re-authenticate the instance; the job then resumes by itself.",
+                "hint": hint,
             }
             s.add(job)
             add_event(
                 s,
                 job_id,
                 "state",
-                f"Waiting for re-authentication: {why}",
+                f"Waiting for its instance: {why}",
                 state=JobState.WAITING_REAUTH,
             )
             deliveries.append(job_event(s, self.settings, job, "job.waiting_reauth"))

@@ -253,3 +253,30 @@ def test_many_jobs_of_one_instance_share_one_access_token(tenant):
     assert [j["state"] for j in wait_all(tenant, ids)] == ["succeeded"] * 6
     # One refresh at Google for the instance, not one per job (nor per worker thread)
     assert live_tokens() - before == 1
+
+
+def test_a_disabled_instance_holds_its_jobs_and_calls_no_google_until_enabled(tenant):
+    from bss.instances import set_enabled
+
+    settings, sandbox = tenant.stack.settings, tenant.stack.sandbox
+    with session_scope(settings.database_url) as s:
+        instance = s.exec(select(Instance).where(Instance.client_id == tenant.client_id)).one()
+        set_enabled(s, instance, enabled=False)
+    # When billing submits an order for a disabled instance
+    domain = new_domain()
+    job_id = submit(tenant, "customer.create", customer_params(domain))
+    held = tenant.wait(job_id, states={"waiting_reauth", *FINAL})
+    # Then it is accepted and waits, with a hint, and nothing reached Google
+    assert held["state"] == "waiting_reauth", held
+    assert "enabled again" in held["error"]["hint"]
+    assert calls(sandbox, "reseller.*") == []
+    # When the instance is enabled again, the job resumes and finishes
+    with session_scope(settings.database_url) as s:
+        instance = s.exec(select(Instance).where(Instance.client_id == tenant.client_id)).one()
+        resumed = set_enabled(s, instance, enabled=True)
+    assert resumed == [job_id]
+    broker = make_broker(settings)
+    for resumed_id in resumed:
+        send_job(broker, resumed_id)
+    assert tenant.wait(job_id)["state"] == "succeeded"
+    assert len(customers(sandbox, domain)) == 1

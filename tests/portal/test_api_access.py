@@ -140,3 +140,26 @@ def test_authenticating_an_instance_is_on_the_audit_log(portal, account, google,
 def test_the_api_key_page_is_for_signed_in_users_only(anonymous, account):
     resp = anonymous.get(page_of(account))
     assert resp.status_code == 302 and "/sign-in" in resp.location
+
+
+def test_disabling_and_enabling_an_instance_from_its_page_is_audited(
+    portal, account, google, database_url
+):
+    from bss.models import Instance
+
+    instance_id = portal.create_instance("main", google.client_id, google.client_secret)
+    page = portal.get(f"/portal/instances/{instance_id}").text
+    assert 'id="disable"' in page
+    assert portal.post(f"/portal/instances/{instance_id}/disable").status_code == 302
+    assert 'id="enable"' in portal.get(f"/portal/instances/{instance_id}").text
+    with session_scope(database_url) as s:
+        assert s.get(Instance, instance_id).status == "disabled"
+    assert portal.post(f"/portal/instances/{instance_id}/enable").status_code == 302
+    with session_scope(database_url) as s:
+        # never authenticated: enabled, but not authenticated
+        assert s.get(Instance, instance_id).status == "not_authenticated"
+    assert audit_actions(database_url, account.distributor_id) == [
+        "instance.create",
+        "instance.disable",
+        "instance.enable",
+    ]

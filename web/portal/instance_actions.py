@@ -7,6 +7,7 @@ from flask import Blueprint, current_app, flash, redirect, request, url_for
 
 from bss import doctor, instance_auth, service_accounts
 from bss.errors import BssError, ValidationFailed
+from bss.instances import set_enabled
 from bss.oauth_states import digest
 from web.deps import db, settings
 from web.portal.access import (
@@ -77,6 +78,39 @@ def disconnect(instance_id: int):
     )
     db().commit()
     flash(message, "ok")
+    return _back(instance_id)
+
+
+@bp.post("/<int:instance_id>/disable")
+@sign_in_required
+def disable(instance_id: int):
+    """Stop sending this instance's jobs to Google (they wait) without losing its credentials."""
+    instance = instance_or_404(instance_id)
+    set_enabled(db(), instance, enabled=False)
+    audit_action(
+        "instance.disable",
+        distributor_id=instance.distributor_id,
+        target=f"instance {instance.name}",
+    )
+    db().commit()
+    flash(f"Instance {instance.name!r} is disabled: its jobs wait until it is enabled.", "ok")
+    return _back(instance_id)
+
+
+@bp.post("/<int:instance_id>/enable")
+@sign_in_required
+def enable(instance_id: int):
+    instance = instance_or_404(instance_id)
+    resumed = set_enabled(db(), instance, enabled=True)
+    audit_action(
+        "instance.enable",
+        distributor_id=instance.distributor_id,
+        target=f"instance {instance.name}",
+        jobs_resumed=len(resumed),
+    )
+    db().commit()
+    send_after_commit(resumed)
+    flash(f"Instance {instance.name!r} is enabled; {len(resumed)} waiting job(s) resumed.", "ok")
     return _back(instance_id)
 
 
