@@ -106,6 +106,29 @@ def _send_all(session: Session, ids: Sequence[str], send: Sender) -> None:
         session.commit()
 
 
+def _note_one(
+    session: Session,
+    job: Job,
+    *,
+    actor: Actor,
+    previous: str,
+    what: str,
+    state: JobState,
+    action: str,
+) -> None:
+    """The job's timeline and the audit log, in the caller's transaction."""
+    add_event(session, job.id, "state", what, state=state, previous=previous, by=actor.name)
+    audit.record(
+        session,
+        actor=actor.name,
+        action=action,
+        target=job.id,
+        distributor_id=job.distributor_id,
+        source_ip=actor.source_ip,
+        previous_state=previous,
+    )
+
+
 def retry_job(session: Session, job: Job, *, actor: Actor, send: Sender) -> Job:
     """Queue a failed, cancelled or waiting job again with a fresh attempt budget; commits, then
     sends."""
@@ -115,23 +138,14 @@ def retry_job(session: Session, job: Job, *, actor: Actor, send: Sender) -> Job:
         raise InvalidState(
             f"Job {job.id} is {job.state}; only a failed, cancelled or waiting job can be retried."
         )
-    add_event(
+    _note_one(
         session,
-        job.id,
-        "state",
-        f"Retried by {actor.name}: queued again",
-        state=JobState.QUEUED,
+        job,
+        actor=actor,
         previous=previous,
-        by=actor.name,
-    )
-    audit.record(
-        session,
-        actor=actor.name,
+        state=JobState.QUEUED,
+        what=f"Retried by {actor.name}: queued again",
         action="job.retry",
-        target=job.id,
-        distributor_id=job.distributor_id,
-        source_ip=actor.source_ip,
-        previous_state=previous,
     )
     session.commit()
     _send_all(session, [job.id], send)
@@ -147,23 +161,14 @@ def cancel_job(session: Session, job: Job, *, actor: Actor) -> Job:
         raise InvalidState(
             f"Job {job.id} is {job.state}; only a queued, retrying or waiting job can be cancelled."
         )
-    add_event(
+    _note_one(
         session,
-        job.id,
-        "state",
-        f"Cancelled by {actor.name}",
-        state=JobState.CANCELLED,
+        job,
+        actor=actor,
         previous=previous,
-        by=actor.name,
-    )
-    audit.record(
-        session,
-        actor=actor.name,
+        state=JobState.CANCELLED,
+        what=f"Cancelled by {actor.name}",
         action="job.cancel",
-        target=job.id,
-        distributor_id=job.distributor_id,
-        source_ip=actor.source_ip,
-        previous_state=previous,
     )
     session.commit()
     session.refresh(job)
