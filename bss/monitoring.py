@@ -6,13 +6,16 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
-import redis
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from bss.models import Job, JobState, utcnow
+
+# A redis.Redis client. Its replies are typed differently from one redis-py release to the next
+# (sync or awaitable), so they are taken as they come and checked where they are used.
+RedisClient = Any
 
 NAMESPACE = "dramatiq"
 # Worker processes write a heartbeat every HEARTBEAT_INTERVAL_S; missing it for
@@ -39,46 +42,46 @@ class QueueStats:
     oldest_age_seconds: float | None
 
 
-def _oldest_age(client: redis.Redis, queue: str, now_ms: float) -> float | None:
+def _oldest_age(client: RedisClient, queue: str, now_ms: float) -> float | None:
     first = client.lindex(f"{NAMESPACE}:{queue}", 0)
     if first is None:
         return None
-    raw = client.hget(f"{NAMESPACE}:{queue}.msgs", first)  # type: ignore[arg-type]
+    raw = client.hget(f"{NAMESPACE}:{queue}.msgs", first)
     if raw is None:
         return None
     try:
-        sent_ms = float(json.loads(raw)["message_timestamp"])  # type: ignore[arg-type]
+        sent_ms = float(json.loads(raw)["message_timestamp"])
     except (ValueError, KeyError, TypeError):
         return None
     return max(0.0, (now_ms - sent_ms) / 1000)
 
 
-def queue_stats(client: redis.Redis, queue: str) -> QueueStats:
+def queue_stats(client: RedisClient, queue: str) -> QueueStats:
     """Ready, delayed, in progress, dead and the oldest waiting message's age for `queue`."""
     now_ms = time.time() * 1000
     in_progress = sum(
-        cast(int, client.scard(key))
+        int(client.scard(key))
         for key in client.scan_iter(match=f"{NAMESPACE}:__acks__.*.{queue}", count=500)
     )
     return QueueStats(
         name=queue,
-        ready=int(client.llen(f"{NAMESPACE}:{queue}")),  # type: ignore[arg-type]
+        ready=int(client.llen(f"{NAMESPACE}:{queue}")),
         # Dramatiq keeps delayed messages (retries with backoff) on a queue of their own.
-        delayed=int(client.llen(f"{NAMESPACE}:{queue}.DQ")),  # type: ignore[arg-type]
+        delayed=int(client.llen(f"{NAMESPACE}:{queue}.DQ")),
         in_progress=in_progress,
-        dead=int(client.zcard(f"{NAMESPACE}:{queue}.XQ")),  # type: ignore[arg-type]
+        dead=int(client.zcard(f"{NAMESPACE}:{queue}.XQ")),
         oldest_age_seconds=_oldest_age(client, queue, now_ms),
     )
 
 
-def record_heartbeat(client: redis.Redis, worker: str, info: dict[str, Any]) -> None:
+def record_heartbeat(client: RedisClient, worker: str, info: dict[str, Any]) -> None:
     """Note that worker process `worker` is alive (its host, pid, threads, start time)."""
     now = time.time()
     pipe = client.pipeline()
     pipe.zadd(WORKERS_SEEN_KEY, {worker: now})
     pipe.hset(WORKERS_INFO_KEY, worker, json.dumps({**info, "last_seen": now}))
     # forget processes gone for a day
-    seen = cast(list[bytes | str], client.zrangebyscore(WORKERS_SEEN_KEY, 0, now - 86400))
+    seen = client.zrangebyscore(WORKERS_SEEN_KEY, 0, now - 86400)
     stale = [w.decode() if isinstance(w, bytes) else w for w in seen]
     if stale:
         pipe.zrem(WORKERS_SEEN_KEY, *stale)
@@ -86,15 +89,12 @@ def record_heartbeat(client: redis.Redis, worker: str, info: dict[str, Any]) -> 
     pipe.execute()
 
 
-def live_workers(client: redis.Redis) -> list[dict[str, Any]]:
+def live_workers(client: RedisClient) -> list[dict[str, Any]]:
     """Worker processes whose last heartbeat is recent, with what they said of themselves."""
-    alive = cast(
-        list[bytes | str],
-        client.zrangebyscore(WORKERS_SEEN_KEY, time.time() - HEARTBEAT_TIMEOUT_S, "+inf"),
-    )
+    alive = client.zrangebyscore(WORKERS_SEEN_KEY, time.time() - HEARTBEAT_TIMEOUT_S, "+inf")
     if not alive:
         return []
-    infos = cast(list[bytes | str | None], client.hmget(WORKERS_INFO_KEY, alive))
+    infos = client.hmget(WORKERS_INFO_KEY, alive)
     return [
         {"worker": w.decode() if isinstance(w, bytes) else w, **json.loads(i)}
         for w, i in zip(alive, infos, strict=True)
