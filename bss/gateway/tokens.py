@@ -70,19 +70,12 @@ class TokenCache:
         """Forget the grant's token (it was refused)."""
         self.redis.delete(self._key(instance_id, grant))
 
-    def refreshes(self, instance_id: int) -> int:
-        """How many times this instance's token was refreshed (an operator's counter)."""
-        return int(self.redis.get(f"{KEY_PREFIX}-refreshes:{instance_id}") or 0)
-
     def lock(self, instance_id: int, grant: str) -> Any:
         return self.redis.lock(
             f"{KEY_PREFIX}-lock:{instance_id}:{grant}",
             timeout=LOCK_SECONDS,
             blocking_timeout=LOCK_SECONDS,
         )
-
-    def count_refresh(self, instance_id: int) -> None:
-        self.redis.incr(f"{KEY_PREFIX}-refreshes:{instance_id}")
 
     def wrap(
         self, inner: ga_credentials.Credentials, *, instance_id: int, grant: str
@@ -135,7 +128,6 @@ class CachedCredentials(ga_credentials.Credentials):
             except auth_exceptions.RefreshError:
                 self._cache.drop(self._instance_id, self._grant)
                 raise
-            self._cache.count_refresh(self._instance_id)
             metrics.token_refreshed()
             self.token, self.expiry = self._inner.token, self._inner.expiry
             if self.token:

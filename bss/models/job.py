@@ -21,10 +21,6 @@ class JobState(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
 
-    @property
-    def is_final(self) -> bool:
-        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
-
 
 class Job(SQLModel, table=True):
     """One provisioning request, from acceptance to its outcome."""
