@@ -1,3 +1,3 @@
-from bss.cli import main
+from bss.tools import main
 
 main()

@@ -1,4 +1,5 @@
-"""Shared fixtures: a migrated database, a real redis-server, the sandbox over HTTP.
+"""Shared fixtures: a migrated database, a real redis-server, the sandbox over HTTP, a distributor
+with an instance; the portal's and the dashboard's fixtures come from tests/support.
 
 Set BSS_TEST_DATABASE_URL (a PostgreSQL server URL) or BSS_TEST_REDIS_URL to run against those
 servers instead of a temporary SQLite file and an embedded redis-server.
@@ -17,9 +18,15 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bss import migrate
-from bss.crypto import generate_key
-from bss.processes import Supervisor, free_port, wait_http
+from bss.accounts import create_distributor
+from bss.crypto import generate_key, vault_from_settings
+from bss.db import session_scope
+from bss.instances import create_instance
+from bss.models import Distributor, InstanceStatus
 from bss.settings import Settings
+from bss.tools import Supervisor, free_port, wait_http
+
+pytest_plugins = ["tests.support.portal", "tests.support.dashboard"]
 
 ROOT = Path(__file__).resolve().parent.parent
 # Debian's chromium: Playwright cannot download its own browser here.
@@ -124,3 +131,18 @@ def browser() -> Iterator[object]:
         launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+@pytest.fixture
+def tenant(settings: Settings) -> Distributor:
+    """A distributor of its own with an instance `main` that holds a (fake) refresh token."""
+    vault = vault_from_settings(settings)
+    with session_scope(settings.database_url) as s:
+        d = create_distributor(s, name=f"Dist {uuid.uuid4().hex[:8]}")
+        inst = create_instance(
+            s, vault=vault, distributor=d, name="main", client_id="cid", client_secret="csecret"
+        )
+        inst.status = InstanceStatus.AUTHENTICATED
+        inst.refresh_token_enc = vault.encrypt("1//refresh")
+        s.add(inst)
+    return d

@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from bss.broker import make_broker, send_job
 from bss.crypto import vault_from_settings
 from bss.settings import Settings, get_settings
-from web import api, dashboard, errors, jobs_page, limits, ops, portal
+from web import api, dashboard, errors, limits, ops, portal
 
 
 def create_app(settings: Settings | None = None, *, test_config: dict[str, Any] | None = None):
@@ -40,7 +40,6 @@ def create_app(settings: Settings | None = None, *, test_config: dict[str, Any] 
 
     app.extensions["bss.send"] = send
     app.register_api(api.bp)
-    app.register_blueprint(jobs_page.bp)
     app.register_blueprint(ops.bp)
     portal.init_app(app, csrf_exempt=[api.bp])
     limits.init_app(app)

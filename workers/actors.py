@@ -18,10 +18,10 @@ from bss.broker import (
     send_webhook,
 )
 from bss.crypto import vault_from_settings
-from bss.gateway.tokens import token_cache_from_settings
-from bss.runner import JobRunner
+from bss.gateway import token_cache_from_settings
+from bss.jobs import JobRunner
+from bss.notify import deliver
 from bss.settings import get_settings
-from bss.webhooks import deliver
 from workers.broker import broker  # sets the broker before the actors below are declared
 
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"

@@ -11,6 +11,6 @@ from workers.heartbeat import Heartbeat
 
 broker = make_broker(get_settings())
 broker.add_middleware(Heartbeat(get_settings().redis_url))
-# Dramatiq's own metrics, and ours (bss.metrics), on `dramatiq_prom_port` (default 9191).
+# Dramatiq's own metrics, and ours (bss/gateway/metrics.py), on `dramatiq_prom_port` (default 9191).
 broker.add_middleware(Prometheus())
 dramatiq.set_broker(broker)

@@ -1,6 +1,36 @@
-"""The one gateway through which every Google call passes."""
+"""The one way to Google. Every call passes through the Gateway (clients built once per thread,
+retries, errors classified once, each call recorded); an instance's credentials, the access-token
+cache shared by all processes, the OAuth flows (consent, code exchange, service accounts, ID
+tokens) with their server-side `state`, and the counters Prometheus reads of it all."""
 
+from bss.gateway import oauth
+from bss.gateway.credentials import REQUIRED_SCOPES, instance_credentials
 from bss.gateway.errors import classify_http_error
 from bss.gateway.gateway import CallRecord, Gateway
+from bss.gateway.oauth_states import (
+    STATE_TTL,
+    ConsumedState,
+    consume_state,
+    digest,
+    peek_state,
+    save_state,
+)
+from bss.gateway.tokens import TokenCache, fingerprint, token_cache_from_settings
 
-__all__ = ["CallRecord", "Gateway", "classify_http_error"]
+__all__ = [
+    "REQUIRED_SCOPES",
+    "STATE_TTL",
+    "CallRecord",
+    "ConsumedState",
+    "Gateway",
+    "TokenCache",
+    "classify_http_error",
+    "consume_state",
+    "digest",
+    "fingerprint",
+    "instance_credentials",
+    "oauth",
+    "peek_state",
+    "save_state",
+    "token_cache_from_settings",
+]

@@ -25,13 +25,13 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from bss import metrics
 from bss.errors import (
     GoogleAuthorizationError,
     GoogleError,
     PermanentGoogleError,
     TransientGoogleError,
 )
+from bss.gateway import metrics
 from bss.gateway.errors import classify_http_error
 from bss.settings import Settings
 

@@ -19,8 +19,8 @@ from google.auth import credentials as ga_credentials
 from google.auth import exceptions as auth_exceptions
 from redis.exceptions import LockError
 
-from bss import metrics
 from bss.crypto import Vault
+from bss.gateway import metrics
 from bss.settings import Settings
 
 KEY_PREFIX = "bss:token"

@@ -1,10 +1,10 @@
 """Database models. Every table is created by the Alembic migrations, never by create_all."""
 
 from bss.models.audit import AuditEntry
-from bss.models.base import saved_id, utcnow
+from bss.models.base import iso, saved_id, utcnow
 from bss.models.instance import Instance, InstanceMode, InstanceStatus
 from bss.models.instance_health import InstanceHealth
-from bss.models.job import Job, JobEvent, JobState
+from bss.models.job import Job, JobEvent, JobState, add_event
 from bss.models.job_secret import JobSecret
 from bss.models.mirror import CustomerMirror
 from bss.models.oauth_state import OAuthPurpose, OAuthState
@@ -32,6 +32,8 @@ __all__ = [
     "UserRole",
     "UserSession",
     "WebhookDelivery",
+    "add_event",
+    "iso",
     "saved_id",
     "utcnow",
 ]

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, event
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, Session, SQLModel
 
 from bss.models.base import new_id, utcnow
 
@@ -92,3 +92,10 @@ class JobEvent(SQLModel, table=True):
     kind: str = Field(max_length=32)
     message: str = Field(default="")
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+def add_event(session: Session, job_id: str, kind: str, message: str, **data: Any) -> JobEvent:
+    """Put a line on a job's timeline (every wing that acts on a job may write one)."""
+    event = JobEvent(job_id=job_id, kind=kind, message=message, data=data)
+    session.add(event)
+    return event

@@ -12,13 +12,13 @@ import pytest
 import requests
 from pipeline import sandbox_post
 
+from bss.accounts import create_api_key, create_distributor
 from bss.crypto import Vault
 from bss.db import session_scope
-from bss.gateway.credentials import REQUIRED_SCOPES
+from bss.gateway import REQUIRED_SCOPES
 from bss.instances import create_instance, store_oauth_grant
-from bss.processes import Supervisor, free_port, wait_http
 from bss.settings import Settings
-from bss.tenancy import create_api_key, create_distributor
+from bss.tools import Supervisor, free_port, wait_http
 
 FINAL = {"succeeded", "failed", "cancelled"}
 

@@ -13,10 +13,10 @@ from pipeline import customer_params, new_domain
 from sqlmodel import func, select
 
 from bss import jobs
+from bss.accounts import create_api_key, create_distributor
 from bss.crypto import hash_api_key
 from bss.db import session_scope
 from bss.models import ApiKey, Distributor, Job
-from bss.tenancy import create_api_key, create_distributor
 
 
 def api(tenant, method, path, key=None, **kw):

@@ -15,10 +15,10 @@ from sqlmodel import select
 
 from bss.db import session_scope
 from bss.models import Instance, Job
-from tests.dashboard.helpers import ARTIFACTS, make_user
 from tests.e2e.conftest import Tenant
 from tests.e2e.pipeline import fault
-from tests.portal.conftest import PASSWORD
+from tests.support.dashboard_data import ARTIFACTS, make_user
+from tests.support.portal import PASSWORD
 
 
 def new_page(browser):  # type: ignore[no-untyped-def]

@@ -26,10 +26,10 @@ from sqlmodel import select
 from bss.broker import make_broker, send_job
 from bss.crypto import Vault
 from bss.db import session_scope
-from bss.gateway.credentials import REQUIRED_SCOPES
-from bss.instances import store_oauth_grant
+from bss.gateway import REQUIRED_SCOPES
+from bss.instances import set_enabled, store_oauth_grant
+from bss.jobs import resume_waiting_jobs, sweep
 from bss.models import Distributor, Instance, JobEvent
-from bss.scheduler import sweep
 
 FINAL = {"succeeded", "failed", "cancelled"}
 
@@ -196,7 +196,7 @@ def test_a_revoked_grant_parks_its_instance_while_others_carry_on_then_resumes(
     vault = Vault(stack.settings.secret_keys.split(","))
     with session_scope(stack.settings.database_url) as s:
         inst = s.get(Instance, inst.id)
-        resumed = store_oauth_grant(
+        store_oauth_grant(
             s,
             inst,
             vault=vault,
@@ -204,6 +204,7 @@ def test_a_revoked_grant_parks_its_instance_while_others_carry_on_then_resumes(
             scopes=grant["scope"].split(),
             authenticated_as=tenant.admin,
         )
+        resumed = resume_waiting_jobs(s, inst.id)
     assert sorted(resumed) == sorted(parked)
     broker = make_broker(stack.settings)
     for job_id in resumed:
@@ -256,8 +257,6 @@ def test_many_jobs_of_one_instance_share_one_access_token(tenant):
 
 
 def test_a_disabled_instance_holds_its_jobs_and_calls_no_google_until_enabled(tenant):
-    from bss.instances import set_enabled
-
     settings, sandbox = tenant.stack.settings, tenant.stack.sandbox
     with session_scope(settings.database_url) as s:
         instance = s.exec(select(Instance).where(Instance.client_id == tenant.client_id)).one()
@@ -273,7 +272,8 @@ def test_a_disabled_instance_holds_its_jobs_and_calls_no_google_until_enabled(te
     # When the instance is enabled again, the job resumes and finishes
     with session_scope(settings.database_url) as s:
         instance = s.exec(select(Instance).where(Instance.client_id == tenant.client_id)).one()
-        resumed = set_enabled(s, instance, enabled=True)
+        set_enabled(s, instance, enabled=True)
+        resumed = resume_waiting_jobs(s, instance.id)
     assert resumed == [job_id]
     broker = make_broker(settings)
     for resumed_id in resumed:

@@ -6,7 +6,7 @@ import requests
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 
-from bss.gateway.credentials import REQUIRED_SCOPES
+from bss.gateway import REQUIRED_SCOPES
 
 CUSTOMER = {
     "domain": "acme-widgets.example",

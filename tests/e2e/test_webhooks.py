@@ -16,7 +16,7 @@ from sqlmodel import select
 from bss.crypto import Vault, hash_api_key
 from bss.db import session_scope
 from bss.models import ApiKey, Distributor
-from bss.webhooks import configure_webhook
+from bss.notify import configure_webhook
 
 SECRET = "whsec_test-secret-0123456789"
 

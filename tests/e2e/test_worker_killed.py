@@ -15,9 +15,9 @@ from bss import jobs
 from bss.broker import make_broker, send_job
 from bss.crypto import Vault, hash_api_key
 from bss.db import session_scope
+from bss.jobs import sweep
 from bss.models import ApiKey, Distributor, Job
-from bss.processes import free_port
-from bss.scheduler import sweep
+from bss.tools import free_port
 
 
 def start_worker(supervisor, env):

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from flask import Flask, abort, request
 
-from bss.models import UserRole
-from bss.models.base import iso
-from web.dashboard import audit, instances, job_detail, jobs, overview
+from bss.models import UserRole, iso
+from web.dashboard import audit, instances, job_detail, jobs, old_links, overview
 from web.dashboard.access import can_act, scope_of
 from web.dashboard.common import REFRESH_SECONDS, ago, duration
 from web.portal.access import current_user
 
-BLUEPRINTS = (overview, jobs, job_detail, instances, audit)
+BLUEPRINTS = (overview, jobs, job_detail, instances, audit, old_links)
 # What a viewer may still post: signing in and out.
 VIEWER_POSTS = {"auth.sign_in", "auth.sign_in_google", "auth.sign_out"}
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from flask import abort, request
 from werkzeug.exceptions import NotFound
 
-from bss.dashboard_queries import ALL
-from bss.job_actions import Actor
+from bss.accounts import ALL
+from bss.jobs import Actor
 from bss.models import Job, User, UserRole
 from web.deps import db
 from web.portal.access import require_user

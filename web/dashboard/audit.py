@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, render_template, request
 from sqlmodel import col, select
 
-from bss.dashboard_queries import ALL
+from bss.accounts import ALL
 from bss.errors import ValidationFailed
 from bss.models import AuditEntry, Distributor
 from web.dashboard.access import scope

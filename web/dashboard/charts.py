@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
-from bss.dashboard_queries import Bucket
+from bss.monitoring import Bucket
 
 WIDTH, HEIGHT, PAD = 600, 170, 28
 

@@ -7,8 +7,9 @@ from typing import Any
 from flask import Blueprint, render_template
 from sqlmodel import col, select
 
-from bss.dashboard_queries import ALL, waiting_by_instance
+from bss.accounts import ALL
 from bss.models import Distributor, Instance, InstanceStatus
+from bss.monitoring import waiting_by_instance
 from web.dashboard.access import scope
 from web.deps import db
 from web.portal.access import sign_in_required

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from sqlmodel import col, select
 
-from bss import job_actions
+from bss import jobs
 from bss.errors import InvalidState, ValidationFailed
 from bss.models import Distributor, Instance, Job, JobEvent, WebhookDelivery
 from bss.operations import get_operation
@@ -81,7 +81,7 @@ def _context(job: Job) -> dict[str, Any]:
             for e in events
         ],
         "deliveries": deliveries,
-        "can": job_actions.actions_for(job.state),
+        "can": jobs.actions_for(job.state),
     }
 
 
@@ -105,7 +105,7 @@ def retry(job_id: str):
     found = job_or_404(job_id)
     who = actor()
     try:
-        job_actions.retry_job(db(), found, actor=who, send=current_app.extensions["bss.send"])
+        jobs.retry_job(db(), found, actor=who, send=current_app.extensions["bss.send"])
         flash("Queued again.", "ok")
     except InvalidState as exc:
         db().rollback()
@@ -119,7 +119,7 @@ def cancel(job_id: str):
     found = job_or_404(job_id)
     who = actor()
     try:
-        job_actions.cancel_job(db(), found, actor=who)
+        jobs.cancel_job(db(), found, actor=who)
         flash("Cancelled.", "ok")
     except InvalidState as exc:
         db().rollback()

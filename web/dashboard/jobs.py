@@ -10,9 +10,17 @@ from sqlmodel import col, select
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import NotFound
 
-from bss import job_actions
-from bss.dashboard_queries import ALL, JobSearch, count_jobs, page_of_jobs
+from bss.accounts import ALL
 from bss.errors import ValidationFailed
+from bss.jobs import (
+    CANCELLABLE,
+    RETRYABLE,
+    JobSearch,
+    bulk_cancel,
+    bulk_retry,
+    count_jobs,
+    page_of_jobs,
+)
 from bss.models import Distributor, Instance, Job, JobState, utcnow
 from bss.operations import OPERATIONS
 from web.dashboard.access import actor, scope
@@ -25,8 +33,8 @@ bp = Blueprint("dashboard_jobs", __name__, url_prefix="/dashboard")
 FILTER_KEYS = ("distributor", "instance", "state", "operation", "domain", "from", "to", "q")
 PAGE_SIZE = 50
 BULK = {
-    "retry": ("Retry", job_actions.RETRYABLE),
-    "cancel": ("Cancel", job_actions.CANCELLABLE),
+    "retry": ("Retry", RETRYABLE),
+    "cancel": ("Cancel", CANCELLABLE),
 }
 
 
@@ -200,7 +208,7 @@ def bulk_run():
     as_of = as_of if as_of.tzinfo else as_of.replace(tzinfo=UTC)
     session = db()
     if kind == "retry":
-        outcome = job_actions.bulk_retry(
+        outcome = bulk_retry(
             session,
             scope=visible,
             search=search,
@@ -210,9 +218,7 @@ def bulk_run():
         )
         verb = "Retried"
     else:
-        outcome = job_actions.bulk_cancel(
-            session, scope=visible, search=search, as_of=as_of, actor=who
-        )
+        outcome = bulk_cancel(session, scope=visible, search=search, as_of=as_of, actor=who)
         verb = "Cancelled"
     message = f"{verb} {outcome.changed} job{'s' if outcome.changed != 1 else ''}."
     if outcome.skipped:

@@ -12,9 +12,10 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from bss import monitoring
+from bss.accounts import ALL
 from bss.broker import JOBS_QUEUE, WEBHOOKS_QUEUE
-from bss.dashboard_queries import ALL, finished_buckets, running_jobs
 from bss.models import Distributor, Instance, InstanceStatus
+from bss.monitoring import finished_buckets, running_jobs
 from web.dashboard.access import scope
 from web.dashboard.charts import throughput_chart
 from web.dashboard.common import redis_client

@@ -8,7 +8,7 @@ from datetime import timedelta
 from flask import Blueprint, Flask
 from flask_wtf.csrf import CSRFProtect
 
-from bss.users import session_secret
+from bss.accounts import session_secret
 from web.portal import api_access, auth, callback, instance_actions, instances
 from web.portal.access import current_user
 

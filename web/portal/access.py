@@ -11,10 +11,9 @@ from typing import Any
 from flask import abort, current_app, g, redirect, request, session, url_for
 from sqlmodel import select
 
-from bss import audit
+from bss.accounts import audit, session_user
 from bss.crypto import Vault
 from bss.models import Distributor, Instance, User
-from bss.users import session_user
 from web.deps import db
 
 SESSION_KEY = "sid"

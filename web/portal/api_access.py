@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 
+from bss.accounts import create_api_key, list_api_keys, revoke_api_key
 from bss.errors import NotFound, ValidationFailed
 from bss.models import Distributor
-from bss.tenancy import create_api_key, list_api_keys, revoke_api_key
-from bss.webhooks import configure_webhook, recent_deliveries
+from bss.notify import configure_webhook, recent_deliveries
 from web.deps import db
 from web.portal.access import (
     audit_action,

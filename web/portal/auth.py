@@ -6,10 +6,9 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
-from bss import google_signin
+from bss.accounts import end_session, google_signin, sign_in_with_password, start_session
 from bss.errors import BssError, Unauthorized
 from bss.models import User
-from bss.users import end_session, sign_in_with_password, start_session
 from web.deps import db, settings
 from web.limits import failed, limiter, sign_in_limit
 from web.portal.access import SESSION_KEY, browser_id, current_user, vault

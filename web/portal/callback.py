@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
-from bss import instance_auth
+from bss import instances, jobs
 from bss.instances import OAUTH_CALLBACK_PATH
 from bss.models import Instance
 from web.deps import db, settings
@@ -17,7 +17,7 @@ bp = Blueprint("oauth_callback", __name__)
 @bp.get(OAUTH_CALLBACK_PATH)
 def authenticate_google_workspace():
     """Finish the consent: tell the opener (or redirect the page) and store nothing on error."""
-    outcome = instance_auth.finish_authentication(
+    outcome = instances.finish_authentication(
         db(),
         settings=settings(),
         vault=vault(),
@@ -26,9 +26,11 @@ def authenticate_google_workspace():
         params=request.args.to_dict(),
         started_instances=started_flows(),
     )
+    resumed: list[str] = []
     if outcome.ok and outcome.instance_id is not None:
         instance = db().get(Instance, outcome.instance_id)
         if instance is not None:
+            resumed = jobs.resume_waiting_jobs(db(), outcome.instance_id)
             audit_action(
                 "instance.authenticate",
                 distributor_id=instance.distributor_id,
@@ -37,7 +39,7 @@ def authenticate_google_workspace():
                 scopes=instance.granted_scopes.split(),
             )
             db().commit()
-    send_after_commit(outcome.resumed_job_ids)
+    send_after_commit(resumed)
     if outcome.display == "page" and outcome.instance_id is not None and current_user():
         flash(outcome.message, "ok" if outcome.ok else "error")
         return redirect(url_for("instances.show_instance", instance_id=outcome.instance_id))

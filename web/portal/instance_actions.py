@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, request, url_for
 
-from bss import doctor, instance_auth, service_accounts
+from bss import instances, jobs
 from bss.errors import BssError, ValidationFailed
-from bss.instances import set_enabled
-from bss.oauth_states import digest
+from bss.gateway import digest
 from web.deps import db, settings
 from web.portal.access import (
     audit_action,
@@ -29,7 +28,11 @@ def _back(instance_id: int):
 
 
 def send_after_commit(job_ids: list[str]) -> None:
-    """Send the messages of jobs queued again, now that the rows are committed."""
+    """Send the messages of jobs queued again, now that the rows are committed.
+
+    The instance wing does not resume jobs itself (it sits below the jobs wing): each handler that
+    makes an instance work again asks bss.jobs to resume its jobs in the same transaction. A path
+    that forgets is still covered by the sweep, a little later."""
     send = current_app.extensions["bss.send"]
     for job_id in job_ids:
         try:
@@ -47,7 +50,7 @@ def authenticate(instance_id: int):
     form.validate_on_submit()
     display = "page" if form.display.data == "page" else "popup"
     try:
-        started = instance_auth.start_authentication(
+        started = instances.start_authentication(
             db(),
             settings=settings(),
             vault=vault(),
@@ -70,7 +73,7 @@ def authenticate(instance_id: int):
 @sign_in_required
 def disconnect(instance_id: int):
     instance = instance_or_404(instance_id)
-    message = instance_auth.disconnect(db(), settings=settings(), vault=vault(), instance=instance)
+    message = instances.disconnect(db(), settings=settings(), vault=vault(), instance=instance)
     audit_action(
         "instance.disconnect",
         distributor_id=instance.distributor_id,
@@ -86,7 +89,7 @@ def disconnect(instance_id: int):
 def disable(instance_id: int):
     """Stop sending this instance's jobs to Google (they wait) without losing its credentials."""
     instance = instance_or_404(instance_id)
-    set_enabled(db(), instance, enabled=False)
+    instances.set_enabled(db(), instance, enabled=False)
     audit_action(
         "instance.disable",
         distributor_id=instance.distributor_id,
@@ -101,7 +104,8 @@ def disable(instance_id: int):
 @sign_in_required
 def enable(instance_id: int):
     instance = instance_or_404(instance_id)
-    resumed = set_enabled(db(), instance, enabled=True)
+    instances.set_enabled(db(), instance, enabled=True)
+    resumed = jobs.resume_waiting_jobs(db(), instance.id)
     audit_action(
         "instance.enable",
         distributor_id=instance.distributor_id,
@@ -118,7 +122,7 @@ def enable(instance_id: int):
 @sign_in_required
 def check(instance_id: int):
     instance = instance_or_404(instance_id)
-    results = doctor.check_instance(db(), settings=settings(), vault=vault(), instance=instance)
+    results = instances.check_instance(db(), settings=settings(), vault=vault(), instance=instance)
     db().commit()
     failed = [r for r in results if not r.ok]
     if failed:
@@ -135,7 +139,7 @@ def service_account(instance_id: int):
     form = ServiceAccountForm()
     upload = request.files.get("key_file")
     try:
-        notes = service_accounts.configure(
+        notes = instances.configure_service_account(
             db(),
             instance,
             vault=vault(),
@@ -163,9 +167,10 @@ def service_account(instance_id: int):
 def verify(instance_id: int):
     instance = instance_or_404(instance_id)
     try:
-        results, resumed = service_accounts.verify(
+        results = instances.verify_service_account(
             db(), settings=settings(), vault=vault(), instance=instance
         )
+        resumed = jobs.resume_waiting_jobs(db(), instance.id)
     except ValidationFailed as exc:
         db().rollback()
         flash(exc.message, "error")

@@ -10,11 +10,17 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from wtforms.fields.choices import SelectChoice
 
 from bss.errors import ValidationFailed
-from bss.gateway.credentials import REQUIRED_SCOPES
-from bss.instance_auth import SCOPE_PURPOSES, callback_redirect_uri, missing_scopes
-from bss.instances import add_instance, redirect_uris, update_instance
+from bss.gateway import REQUIRED_SCOPES
+from bss.instances import (
+    SCOPE_PURPOSES,
+    add_instance,
+    callback_redirect_uri,
+    key_summary,
+    missing_scopes,
+    redirect_uris,
+    update_instance,
+)
 from bss.models import Distributor, Instance, InstanceHealth, InstanceMode, InstanceStatus, utcnow
-from bss.service_accounts import key_summary
 from web.deps import db, settings
 from web.portal.access import (
     audit_action,

@@ -1,0 +1,58 @@
+"""Who may do and see what: portal users (passwords, sessions, Sign in with Google), the
+distributors they belong to and their API keys, the scope a reader sees (one distributor, or
+ALL for platform operators), and the audit log of what people did."""
+
+from bss.accounts import audit, google_signin
+from bss.accounts.tenancy import (
+    ALL,
+    create_api_key,
+    create_distributor,
+    distributor_by_slug,
+    list_api_keys,
+    revoke_api_key,
+    revoke_api_keys,
+    slugify,
+)
+from bss.accounts.users import (
+    MIN_PASSWORD_LENGTH,
+    check_password_strength,
+    create_user,
+    end_session,
+    hash_password,
+    normalize_email,
+    password_matches,
+    session_secret,
+    session_user,
+    set_password,
+    sign_in_with_google,
+    sign_in_with_password,
+    start_session,
+    user_by_email,
+)
+
+__all__ = [
+    "ALL",
+    "MIN_PASSWORD_LENGTH",
+    "audit",
+    "check_password_strength",
+    "create_api_key",
+    "create_distributor",
+    "create_user",
+    "distributor_by_slug",
+    "end_session",
+    "google_signin",
+    "hash_password",
+    "list_api_keys",
+    "normalize_email",
+    "password_matches",
+    "revoke_api_key",
+    "revoke_api_keys",
+    "session_secret",
+    "session_user",
+    "set_password",
+    "sign_in_with_google",
+    "sign_in_with_password",
+    "slugify",
+    "start_session",
+    "user_by_email",
+]

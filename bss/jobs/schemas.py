@@ -1,0 +1,182 @@
+"""Public shapes of what the billing API accepts and returns (also its OpenAPI document)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bss.models import Job, iso
+
+
+def job_create_schema() -> dict[str, Any]:
+    """JobCreate's schema, its `params` shown as one of the operations' own params models.
+
+    `params` is validated by the operation's model (bss.operations); the document shows those
+    same models, one per operation.
+    """
+    from bss.operations import OPERATIONS
+
+    schema = JobCreate.model_json_schema(ref_template="#/components/schemas/{model}")
+    props = schema["properties"]
+    props["operation"]["enum"] = sorted(OPERATIONS)
+    refs = {
+        name: f"#/components/schemas/{op.params_model.__name__}" for name, op in OPERATIONS.items()
+    }
+    props["params"]["oneOf"] = [{"$ref": ref} for ref in sorted(set(refs.values()))]
+    props["params"]["description"] = "The operation's parameters: " + "; ".join(
+        f"{name} → {ref.rsplit('/', 1)[1]}" for name, ref in sorted(refs.items())
+    )
+    return schema
+
+
+def operation_schemas() -> dict[str, dict[str, Any]]:
+    """JSON schemas of every operation's params model (and what they refer to), by name."""
+    from bss.operations import OPERATIONS
+
+    out: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS.values():
+        schema = op.params_model.model_json_schema(ref_template="#/components/schemas/{model}")
+        out.update(schema.pop("$defs", {}))
+        schema.setdefault("description", op.summary)
+        out[op.params_model.__name__] = schema
+    return out
+
+
+class JobCreate(BaseModel):
+    """A provisioning request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instance: str = Field(min_length=1, max_length=100, description="The instance's System Name")
+    operation: str = Field(min_length=1, max_length=64, examples=["customer.create"])
+    params: dict[str, Any] = Field(description="The operation's parameters")
+    external_ref: str | None = Field(
+        default=None, max_length=200, description="Your own reference (order id), echoed back"
+    )
+
+
+class IdempotencyHeader(BaseModel):
+    idempotency_key: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Retrying with the same key and body returns the same job",
+    )
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+    google_status: int | None = None
+    google_reason: str | None = None
+    google_method: str | None = None
+    hint: str | None = None
+    details: Any = None
+
+
+class JobPublic(BaseModel):
+    """A job as the billing system sees it."""
+
+    id: str
+    url: str
+    instance: str
+    operation: str
+    state: str
+    external_ref: str | None
+    params: dict[str, Any]
+    steps_done: list[str]
+    attempts: int
+    next_attempt_at: str | None
+    result: dict[str, Any] | None
+    error: JobError | None
+    created_at: str | None
+    updated_at: str | None
+    started_at: str | None
+    finished_at: str | None
+
+    @classmethod
+    def of(cls, job: Job, *, instance_name: str, url: str) -> JobPublic:
+        error = None
+        if job.error:
+            error = JobError(**{k: v for k, v in job.error.items() if k in JobError.model_fields})
+        return cls(
+            id=job.id,
+            url=url,
+            instance=instance_name,
+            operation=job.operation,
+            state=job.state,
+            external_ref=job.external_ref,
+            params=job.params,
+            steps_done=list((job.checkpoint or {}).keys()),
+            attempts=job.attempts,
+            next_attempt_at=iso(job.next_attempt_at),
+            result=job.result,
+            error=error,
+            created_at=iso(job.created_at),
+            updated_at=iso(job.updated_at),
+            started_at=iso(job.started_at),
+            finished_at=iso(job.finished_at),
+        )
+
+
+JobStateName = Literal[
+    "queued", "running", "retrying", "waiting_reauth", "succeeded", "failed", "cancelled"
+]
+
+
+class JobListQuery(BaseModel):
+    """Filters and paging of GET /jobs (newest first; follow `next_cursor` for more)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: JobStateName | None = None
+    operation: str | None = Field(default=None, max_length=64, description="e.g. order.create")
+    instance: str | None = Field(default=None, max_length=100, description="System Name")
+    external_ref: str | None = Field(default=None, max_length=200)
+    created_after: datetime | None = Field(default=None, description="ISO 8601, inclusive")
+    created_before: datetime | None = Field(default=None, description="ISO 8601, exclusive")
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(default=None, max_length=500, description="From next_cursor")
+
+
+class JobList(BaseModel):
+    """A page of jobs."""
+
+    jobs: list[JobPublic]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: last")
+
+
+class OperationInfo(BaseModel):
+    name: str
+    summary: str
+    params_schema: str = Field(description="Reference of the params model in this document")
+    steps: list[str]
+
+
+class OperationList(BaseModel):
+    operations: list[OperationInfo]
+
+
+class JobEventPublic(BaseModel):
+    """A line of a job's timeline: a state change, a step, a Google call, a webhook attempt."""
+
+    at: str | None
+    kind: str
+    message: str
+    data: dict[str, Any]
+
+
+class JobTimeline(BaseModel):
+    job_id: str
+    events: list[JobEventPublic]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody

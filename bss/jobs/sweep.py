@@ -1,0 +1,160 @@
+"""Periodic work: re-send jobs and webhooks whose message was lost or whose worker died, and
+queue again the jobs that waited for an instance that works again."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import and_, or_
+from sqlmodel import Session, col, select
+
+from bss.db import session_scope
+from bss.models import (
+    DeliveryState,
+    Instance,
+    InstanceStatus,
+    Job,
+    JobState,
+    WebhookDelivery,
+    add_event,
+    utcnow,
+)
+from bss.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[str], None]
+
+
+def resume_waiting_jobs(session: Session, instance_id: int) -> list[str]:
+    """Jobs parked on an instance, queued again once it is authenticated (re-authenticated,
+    verified or enabled); their ids, to send after commit. None while it does not work."""
+    instance = session.get(Instance, instance_id)
+    if instance is None or instance.status != InstanceStatus.AUTHENTICATED:
+        return []
+    jobs = session.exec(
+        select(Job).where(Job.instance_id == instance_id, Job.state == JobState.WAITING_REAUTH)
+    ).all()
+    for job in jobs:
+        job.state = JobState.QUEUED
+        job.updated_at = utcnow()
+        job.next_attempt_at = None
+        session.add(job)
+        add_event(
+            session,
+            job.id,
+            "state",
+            "Instance re-authenticated: queued again",
+            state=JobState.QUEUED,
+        )
+    return [j.id for j in jobs]
+
+
+def sweep(
+    settings: Settings,
+    send: Send,
+    *,
+    send_webhook: Send | None = None,
+    limit: int = 500,
+) -> list[str]:
+    """Send again every job that should be moving but whose message may be gone.
+
+    - queued, and sent (or accepted) longer ago than BSS_RESEND_AFTER_SECONDS;
+    - retrying, and its next attempt is overdue by that much;
+    - running, and its lease lapsed (the worker was killed);
+    - waiting for re-authentication of an instance that is authenticated again.
+    The broker only delivers; the database is the record, so sending twice is harmless: the
+    lease lets one worker run it. Pending webhook deliveries are re-sent the same way.
+    Returns the ids of the jobs sent.
+    """
+    now = utcnow()
+    stale = now - timedelta(seconds=settings.resend_after_seconds)
+    ids = []
+    resumed: list[str] = []
+    with session_scope(settings.database_url) as s:
+        for instance_id in s.exec(
+            select(Job.instance_id)
+            .join(Instance, col(Instance.id) == col(Job.instance_id))
+            .where(
+                Job.state == JobState.WAITING_REAUTH,
+                Instance.status == InstanceStatus.AUTHENTICATED,
+            )
+            .distinct()
+        ).all():
+            resumed += resume_waiting_jobs(s, instance_id)
+        s.flush()
+        jobs = s.exec(
+            select(Job)
+            .where(
+                or_(
+                    and_(
+                        col(Job.state) == JobState.QUEUED,
+                        or_(col(Job.enqueued_at).is_(None), col(Job.enqueued_at) < stale),
+                        col(Job.updated_at) < stale,
+                    ),
+                    col(Job.id).in_(resumed),
+                    and_(col(Job.state) == JobState.RETRYING, col(Job.next_attempt_at) < stale),
+                    and_(col(Job.state) == JobState.RUNNING, col(Job.lease_expires_at) < now),
+                )
+            )
+            .limit(limit)
+        ).all()
+        for job in jobs:
+            send(job.id)
+            job.enqueued_at = now
+            if job.state == JobState.RETRYING:
+                job.next_attempt_at = now
+            s.add(job)
+            add_event(s, job.id, "sweep", "Message sent again by the scheduler", state=job.state)
+            ids.append(job.id)
+    if ids:
+        log.info("sweep re-sent %d job(s)", len(ids))
+    if send_webhook is not None:
+        sweep_webhooks(settings, send_webhook, limit=limit)
+    return ids
+
+
+def sweep_webhooks(settings: Settings, send: Send, *, limit: int = 500) -> list[str]:
+    """Send again pending webhook deliveries whose message is overdue."""
+    now = utcnow()
+    stale = now - timedelta(seconds=settings.resend_after_seconds)
+    ids = []
+    with session_scope(settings.database_url) as s:
+        deliveries = s.exec(
+            select(WebhookDelivery)
+            .where(
+                WebhookDelivery.state == DeliveryState.PENDING,
+                or_(
+                    and_(
+                        col(WebhookDelivery.next_attempt_at).is_(None),
+                        col(WebhookDelivery.updated_at) < stale,
+                    ),
+                    col(WebhookDelivery.next_attempt_at) < stale,
+                ),
+            )
+            .limit(limit)
+        ).all()
+        for delivery in deliveries:
+            send(delivery.id)
+            delivery.enqueued_at = delivery.updated_at = now
+            delivery.next_attempt_at = None
+            s.add(delivery)
+            ids.append(delivery.id)
+    if ids:
+        log.info("sweep re-sent %d webhook deliver%s", len(ids), "y" if len(ids) == 1 else "ies")
+    return ids
+
+
+def sweep_forever(
+    settings: Settings, send: Send, stop: threading.Event, *, send_webhook: Send | None = None
+) -> None:
+    """Sweep every BSS_SWEEP_INTERVAL_SECONDS until `stop` is set."""
+    while not stop.is_set():
+        try:
+            sweep(settings, send, send_webhook=send_webhook)
+        except Exception:  # the scheduler must outlive a database or Redis hiccup
+            log.exception("sweep failed; trying again next interval")
+        stop.wait(settings.sweep_interval_seconds)

@@ -1,0 +1,37 @@
+"""What operators and Prometheus read: queue depths and the oldest message, workers alive (by
+their heartbeats), jobs by state and how long they took, and the dashboard's charts. It only
+reads; the counters of Google calls are the gateway's own (`bss.gateway.metrics`)."""
+
+from bss.monitoring.dashboard import (
+    WAITING,
+    Bucket,
+    finished_buckets,
+    running_jobs,
+    waiting_by_instance,
+)
+from bss.monitoring.queues import (
+    HEARTBEAT_INTERVAL_S,
+    HEARTBEAT_TIMEOUT_S,
+    QueueStats,
+    finished_since,
+    job_counts,
+    live_workers,
+    queue_stats,
+    record_heartbeat,
+)
+
+__all__ = [
+    "HEARTBEAT_INTERVAL_S",
+    "HEARTBEAT_TIMEOUT_S",
+    "WAITING",
+    "Bucket",
+    "QueueStats",
+    "finished_buckets",
+    "finished_since",
+    "job_counts",
+    "live_workers",
+    "queue_stats",
+    "record_heartbeat",
+    "running_jobs",
+    "waiting_by_instance",
+]

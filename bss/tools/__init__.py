@@ -1,0 +1,18 @@
+"""The `bss` command and what it runs beside the service: `bss demo` (the whole stack on one
+machine, seeded), `bss bench` (throughput and latency of a throw-away stack), process supervision
+for both, and re-encrypting every secret under the newest key. Nothing in the service imports it."""
+
+from bss.tools.cli import main
+from bss.tools.key_rotation import encrypted_columns, rotate_secrets
+from bss.tools.processes import Supervisor, free_port, port_in_use, redis_server_binary, wait_http
+
+__all__ = [
+    "Supervisor",
+    "encrypted_columns",
+    "free_port",
+    "main",
+    "port_in_use",
+    "redis_server_binary",
+    "rotate_secrets",
+    "wait_http",
+]

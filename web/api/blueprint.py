@@ -1,0 +1,38 @@
+"""The billing API's blueprint: /api/v1, authenticated by the distributor's API key, with each
+operation's params model in the OpenAPI document."""
+
+from __future__ import annotations
+
+from flask import g
+from flask.blueprints import BlueprintSetupState
+from flask_openapi3 import APIBlueprint, Tag
+from flask_openapi3.models import Schema
+
+from bss.jobs import ErrorResponse, job_create_schema, operation_schemas
+from web.deps import api_distributor
+
+bp = APIBlueprint(
+    "api",
+    __name__,
+    url_prefix="/api/v1",
+    abp_tags=[Tag(name="jobs", description="Provisioning jobs")],
+    abp_security=[{"bearer": []}],
+    abp_responses={401: ErrorResponse, 404: ErrorResponse, 422: ErrorResponse},
+)
+
+
+@bp.record_once
+def _document_operations(state: BlueprintSetupState) -> None:
+    # Each operation's params model goes into the OpenAPI document's components, so that
+    # JobCreate.params can refer to them.
+    components = getattr(state.app, "components_schemas", None)
+    if components is not None:
+        for name, schema in operation_schemas().items():
+            components[name] = Schema(**schema)
+        components["JobCreate"] = Schema(**job_create_schema())
+
+
+@bp.before_request
+def _authenticate() -> None:
+    # Before request validation: an unauthenticated caller learns nothing about the body.
+    g.distributor = api_distributor()
