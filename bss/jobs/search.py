@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import and_, false, func, or_
+from sqlalchemy import false, func, or_
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -51,47 +51,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
             "The cursor is not one this API gave out.",
             details=[{"field": "cursor", "problem": "invalid; use next_cursor from a listing"}],
         ) from None
-
-
-def list_jobs(
-    session: Session,
-    *,
-    distributor_id: int | None,
-    filters: JobFilters,
-    limit: int = 50,
-    cursor: str | None = None,
-) -> tuple[list[Job], str | None]:
-    """A page of jobs, newest first (keyset paging), and the cursor of the next page."""
-    query = select(Job)
-    if distributor_id is not None:
-        query = query.where(Job.distributor_id == distributor_id)
-    if filters.state:
-        query = query.where(Job.state == filters.state)
-    if filters.operation:
-        query = query.where(Job.operation == filters.operation)
-    if filters.instance_id is not None:
-        query = query.where(Job.instance_id == filters.instance_id)
-    if filters.external_ref:
-        query = query.where(Job.external_ref == filters.external_ref)
-    if filters.created_after:
-        query = query.where(col(Job.created_at) >= filters.created_after)
-    if filters.created_before:
-        query = query.where(col(Job.created_at) < filters.created_before)
-    if cursor:
-        when, last_id = decode_cursor(cursor)
-        query = query.where(
-            or_(
-                col(Job.created_at) < when,
-                and_(col(Job.created_at) == when, col(Job.id) < last_id),
-            )
-        )
-    rows = list(
-        session.exec(
-            query.order_by(col(Job.created_at).desc(), col(Job.id).desc()).limit(limit + 1)
-        ).all()
-    )
-    following = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], following
 
 
 class JobSearch(JobFilters):
@@ -204,3 +163,17 @@ def job_batches(
         if len(batch) < size:
             return
         cursor = encode_cursor(batch[-1])
+
+
+def list_jobs(
+    session: Session,
+    *,
+    distributor_id: int | None,
+    filters: JobFilters,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[Job], str | None]:
+    """The billing API's listing: a page of the distributor's jobs, newest first, and the cursor
+    of the next page (the dashboard's search, with the API's filters only)."""
+    search = JobSearch(**filters.model_dump())
+    return page_of_jobs(session, scope=distributor_id, search=search, limit=limit, cursor=cursor)
