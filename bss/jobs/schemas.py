@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from bss.models import Job, iso
+from bss.operations import OPERATIONS
 
 
 def job_create_schema() -> dict[str, Any]:
@@ -16,8 +17,6 @@ def job_create_schema() -> dict[str, Any]:
     `params` is validated by the operation's model (bss.operations); the document shows those
     same models, one per operation.
     """
-    from bss.operations import OPERATIONS
-
     schema = JobCreate.model_json_schema(ref_template="#/components/schemas/{model}")
     props = schema["properties"]
     props["operation"]["enum"] = sorted(OPERATIONS)
@@ -33,8 +32,6 @@ def job_create_schema() -> dict[str, Any]:
 
 def operation_schemas() -> dict[str, dict[str, Any]]:
     """JSON schemas of every operation's params model (and what they refer to), by name."""
-    from bss.operations import OPERATIONS
-
     out: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS.values():
         schema = op.params_model.model_json_schema(ref_template="#/components/schemas/{model}")
