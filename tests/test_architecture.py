@@ -68,6 +68,7 @@ def wings(root: Path = ROOT) -> frozenset[str]:
     return frozenset(p.parent.name for p in (root / "bss").glob("*/__init__.py"))
 
 
+@cache
 def exports(wing: str, root: Path = ROOT) -> frozenset[str]:
     """The names a wing's __init__ lists in __all__."""
     tree = ast.parse((root / "bss" / wing / "__init__.py").read_text())
@@ -249,8 +250,10 @@ def tree(tmp_path: Path) -> Path:
     (tmp_path / "bss" / "settings.py").write_text("")
     (tmp_path / "web").mkdir()
     wings.cache_clear()
+    exports.cache_clear()
     yield tmp_path
     wings.cache_clear()
+    exports.cache_clear()
 
 
 def test_the_walker_sees_a_forbidden_import(tree: Path):

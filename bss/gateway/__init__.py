@@ -8,7 +8,6 @@ from bss.gateway.credentials import REQUIRED_SCOPES, instance_credentials
 from bss.gateway.errors import classify_http_error
 from bss.gateway.gateway import CallRecord, Gateway
 from bss.gateway.oauth_states import (
-    STATE_TTL,
     ConsumedState,
     consume_state,
     digest,
@@ -19,7 +18,6 @@ from bss.gateway.tokens import TokenCache, fingerprint, token_cache_from_setting
 
 __all__ = [
     "REQUIRED_SCOPES",
-    "STATE_TTL",
     "CallRecord",
     "ConsumedState",
     "Gateway",

@@ -5,16 +5,14 @@ jobs itself: that is the jobs wing's (`bss.jobs.resume_waiting_jobs`), called by
 changed it, and by the sweep."""
 
 from bss.instances.authenticate import (
-    REQUESTED_SCOPES,
     SCOPE_PURPOSES,
-    Outcome,
     callback_redirect_uri,
     disconnect,
     finish_authentication,
     missing_scopes,
     start_authentication,
 )
-from bss.instances.doctor import CheckResult, check_instance
+from bss.instances.doctor import check_instance
 from bss.instances.registry import (
     OAUTH_CALLBACK_PATH,
     add_instance,
@@ -22,29 +20,20 @@ from bss.instances.registry import (
     find_instance,
     get_instance,
     mark_needs_reauth,
-    mark_service_account_verified,
     redirect_uris,
     set_enabled,
     store_oauth_grant,
     update_instance,
 )
 from bss.instances.service_accounts import (
-    KeySummary,
-    ScopeResult,
     configure_service_account,
     key_summary,
-    parse_key,
     verify_service_account,
 )
 
 __all__ = [
     "OAUTH_CALLBACK_PATH",
-    "REQUESTED_SCOPES",
     "SCOPE_PURPOSES",
-    "CheckResult",
-    "KeySummary",
-    "Outcome",
-    "ScopeResult",
     "add_instance",
     "callback_redirect_uri",
     "check_instance",
@@ -56,9 +45,7 @@ __all__ = [
     "get_instance",
     "key_summary",
     "mark_needs_reauth",
-    "mark_service_account_verified",
     "missing_scopes",
-    "parse_key",
     "redirect_uris",
     "set_enabled",
     "start_authentication",

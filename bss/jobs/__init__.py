@@ -4,12 +4,9 @@ retried or parked or failed by the kind of error, announced to billing by webhoo
 sweep when its message or worker is lost, and retried or cancelled by operators."""
 
 from bss.jobs.accept import (
-    SECRET_MARK,
-    Sender,
     cancel_queued_job,
     dispatch,
     get_job,
-    redact,
     request_hash,
     reveal_secrets,
     submit_job,
@@ -19,21 +16,18 @@ from bss.jobs.actions import (
     CANCELLABLE,
     RETRYABLE,
     Actor,
-    BulkOutcome,
     actions_for,
     bulk_cancel,
     bulk_retry,
     cancel_job,
     retry_job,
 )
-from bss.jobs.announce import job_event, job_url
-from bss.jobs.runner import JobRunner, LeaseLost
+from bss.jobs.announce import job_event
+from bss.jobs.runner import JobRunner
 from bss.jobs.schemas import (
-    ErrorBody,
     ErrorResponse,
     IdempotencyHeader,
     JobCreate,
-    JobError,
     JobEventPublic,
     JobList,
     JobListQuery,
@@ -48,26 +42,18 @@ from bss.jobs.search import (
     JobFilters,
     JobSearch,
     count_jobs,
-    decode_cursor,
-    encode_cursor,
-    job_batches,
-    job_query,
     list_jobs,
     page_of_jobs,
 )
-from bss.jobs.sweep import resume_waiting_jobs, sweep, sweep_forever, sweep_webhooks
+from bss.jobs.sweep import resume_waiting_jobs, sweep, sweep_forever
 
 __all__ = [
     "CANCELLABLE",
     "RETRYABLE",
-    "SECRET_MARK",
     "Actor",
-    "BulkOutcome",
-    "ErrorBody",
     "ErrorResponse",
     "IdempotencyHeader",
     "JobCreate",
-    "JobError",
     "JobEventPublic",
     "JobFilters",
     "JobList",
@@ -76,29 +62,21 @@ __all__ = [
     "JobRunner",
     "JobSearch",
     "JobTimeline",
-    "LeaseLost",
     "OperationInfo",
     "OperationList",
-    "Sender",
     "actions_for",
     "bulk_cancel",
     "bulk_retry",
     "cancel_job",
     "cancel_queued_job",
     "count_jobs",
-    "decode_cursor",
     "dispatch",
-    "encode_cursor",
     "get_job",
-    "job_batches",
     "job_create_schema",
     "job_event",
-    "job_query",
-    "job_url",
     "list_jobs",
     "operation_schemas",
     "page_of_jobs",
-    "redact",
     "request_hash",
     "resume_waiting_jobs",
     "retry_job",
@@ -106,6 +84,5 @@ __all__ = [
     "submit_job",
     "sweep",
     "sweep_forever",
-    "sweep_webhooks",
     "with_secrets",
 ]

@@ -3,7 +3,6 @@ their heartbeats), jobs by state and how long they took, and the dashboard's cha
 reads; the counters of Google calls are the gateway's own (`bss.gateway.metrics`)."""
 
 from bss.monitoring.dashboard import (
-    WAITING,
     Bucket,
     finished_buckets,
     running_jobs,
@@ -12,7 +11,6 @@ from bss.monitoring.dashboard import (
 from bss.monitoring.queues import (
     HEARTBEAT_INTERVAL_S,
     HEARTBEAT_TIMEOUT_S,
-    QueueStats,
     finished_since,
     job_counts,
     live_workers,
@@ -23,9 +21,7 @@ from bss.monitoring.queues import (
 __all__ = [
     "HEARTBEAT_INTERVAL_S",
     "HEARTBEAT_TIMEOUT_S",
-    "WAITING",
     "Bucket",
-    "QueueStats",
     "finished_buckets",
     "finished_since",
     "job_counts",

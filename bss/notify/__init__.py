@@ -3,11 +3,6 @@ comes next). A wing records an event in the same transaction as the change it re
 delivery is sent after commit, retried with backoff, and re-sent by the sweep if lost."""
 
 from bss.notify.webhooks import (
-    DELIVERY_HEADER,
-    EVENT_HEADER,
-    EVENTS,
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
     configure_webhook,
     deliver,
     recent_deliveries,
@@ -17,11 +12,6 @@ from bss.notify.webhooks import (
 )
 
 __all__ = [
-    "DELIVERY_HEADER",
-    "EVENTS",
-    "EVENT_HEADER",
-    "SIGNATURE_HEADER",
-    "TIMESTAMP_HEADER",
     "configure_webhook",
     "deliver",
     "recent_deliveries",

@@ -3,16 +3,13 @@ machine, seeded), `bss bench` (throughput and latency of a throw-away stack), pr
 for both, and re-encrypting every secret under the newest key. Nothing in the service imports it."""
 
 from bss.tools.cli import main
-from bss.tools.key_rotation import encrypted_columns, rotate_secrets
-from bss.tools.processes import Supervisor, free_port, port_in_use, redis_server_binary, wait_http
+from bss.tools.key_rotation import encrypted_columns
+from bss.tools.processes import Supervisor, free_port, wait_http
 
 __all__ = [
     "Supervisor",
     "encrypted_columns",
     "free_port",
     "main",
-    "port_in_use",
-    "redis_server_binary",
-    "rotate_secrets",
     "wait_http",
 ]
