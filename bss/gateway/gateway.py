@@ -168,8 +168,8 @@ class Gateway:
         timeline = record or (lambda _rec: None)
 
         def _record(call: CallRecord) -> None:
-            metrics.google_call(call.method, call.status, call.duration_ms / 1000)
             timeline(call)
+            metrics.google_call(call.method, call.status, call.duration_ms / 1000)
 
         self._record = _record
         self._attempts = attempts

@@ -3,18 +3,34 @@
 In worker processes Dramatiq's Prometheus middleware switches prometheus_client to its
 multiprocess mode when a process boots and serves every process's metrics on one port
 (`dramatiq_prom_port`, 9191 by default); the metrics here are created on first use, after that
-switch, so they are served there beside Dramatiq's own.
+switch, so they are served there beside Dramatiq's own. A lock makes the first use safe when a fresh
+process's threads all make their first Google call at once (registering twice raises).
 """
 
 from __future__ import annotations
 
-import functools
+import logging
+import threading
 from types import SimpleNamespace
 from typing import Any
 
+log = logging.getLogger(__name__)
 
-@functools.cache
+
+_lock = threading.Lock()
+_built: list[Any] = []
+
+
 def _metrics() -> Any:
+    if _built:
+        return _built[0]
+    with _lock:
+        if not _built:
+            _built.append(_build())
+    return _built[0]
+
+
+def _build() -> Any:
     import prometheus_client as prom
 
     return SimpleNamespace(
@@ -36,13 +52,22 @@ def _metrics() -> Any:
 
 
 def google_call(method: str, status: int | None, seconds: float) -> None:
-    """Count one Google call (`method` is Google's id, e.g. reseller.customers.get)."""
+    """Count one Google call (`method` is Google's id, e.g. reseller.customers.get).
+
+    Never raises: the call has gone out, and a counter must not cost the job an attempt.
+    """
     api = method.split(".", 1)[0]
-    m = _metrics()
-    m.google_calls.labels(api, method, str(status) if status else "network_error").inc()
-    m.google_seconds.labels(api, method).observe(seconds)
+    try:
+        m = _metrics()
+        m.google_calls.labels(api, method, str(status) if status else "network_error").inc()
+        m.google_seconds.labels(api, method).observe(seconds)
+    except Exception:
+        log.exception("could not count the Google call %s", method)
 
 
 def token_refreshed() -> None:
-    """Count one refresh of an access token."""
-    _metrics().token_refreshes.inc()
+    """Count one refresh of an access token (never raises, like google_call)."""
+    try:
+        _metrics().token_refreshes.inc()
+    except Exception:
+        log.exception("could not count a token refresh")
