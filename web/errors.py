@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask, jsonify, render_template, request
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from bss.errors import BssError
@@ -53,6 +54,17 @@ def register(app: Flask) -> None:
                 exc.description or exc.name,
             )
         return render_template("error.html", status=exc.code, message=exc.description), exc.code
+
+    @app.errorhandler(OperationalError)
+    def _store_unavailable(exc: OperationalError):
+        # The database did not answer (down, failing over, locked): nothing was recorded.
+        app.logger.error("database unavailable: %s", exc.orig)
+        message = "Our job store is unavailable for a moment; nothing was recorded. Try again."
+        headers = {"Retry-After": "5"}
+        if _wants_json():
+            response, status = error_json(503, "unavailable", message)
+            return response, status, headers
+        return render_template("error.html", status=503, message=message), 503, headers
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -6,6 +6,7 @@ import copy
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,6 +34,8 @@ from bss.models import (
     utcnow,
 )
 from bss.operations import Operation, get_operation
+
+log = logging.getLogger(__name__)
 
 SECRET_MARK = "<secret>"  # noqa: S105 (a placeholder shown instead of a secret)
 
@@ -218,12 +221,21 @@ def _replay(existing: Job, digest: str) -> Job:
     return existing
 
 
-def dispatch(session: Session, job: Job, send: Sender) -> None:
-    """Send the job's message (after its row is committed) and note when."""
-    send(job.id)
+def dispatch(session: Session, job: Job, send: Sender) -> bool:
+    """Send the job's message (after its row is committed) and note when.
+
+    False when the broker could not be reached: the job stays accepted (its row is the record)
+    and the sweep sends it once the broker answers again.
+    """
+    try:
+        send(job.id)
+    except Exception as exc:  # noqa: BLE001 - any broker failure: the sweep delivers it later
+        log.warning("job %s accepted but not sent (%s); the sweep will send it", job.id, exc)
+        return False
     job.enqueued_at = utcnow()
     session.add(job)
     session.commit()
+    return True
 
 
 def get_job(session: Session, *, distributor_id: int | None, job_id: str) -> Job:

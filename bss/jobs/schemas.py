@@ -91,6 +91,8 @@ class JobPublic(BaseModel):
     updated_at: str | None
     started_at: str | None
     finished_at: str | None
+    # Said when the answer needs a word more, e.g. accepted while the queue was unreachable.
+    notice: str | None = None
 
     @classmethod
     def of(cls, job: Job, *, instance_name: str, url: str) -> JobPublic:

@@ -49,6 +49,10 @@ def _public(job: Job, names: dict[int, str] | None = None) -> dict[str, Any]:
 def create_job(body: JobCreate, header: IdempotencyHeader):
     """Submit a provisioning job. 202 when accepted; 200 when the Idempotency-Key replays one.
 
+    Once 202 is answered the job is recorded and will run, even when the queue is unreachable
+    for a while (`notice` then says its start is delayed). 503 with Retry-After means nothing was
+    recorded: send it again.
+
     `params` is validated against the operation's own model (GET /operations names it); every
     bad field is listed, and nothing is written or enqueued for a refused request.
     """
@@ -65,10 +69,17 @@ def create_job(body: JobCreate, header: IdempotencyHeader):
         vault=current_app.extensions["bss.vault"],
     )
     session.commit()
-    if created:
-        jobs.dispatch(session, job, current_app.extensions["bss.send"])
+    body = _public(job)
+    if created and not jobs.dispatch(session, job, current_app.extensions["bss.send"]):
+        settings = current_app.config["BSS_SETTINGS"]
+        wait = round(settings.resend_after_seconds + settings.sweep_interval_seconds)
+        body["notice"] = (
+            "Accepted and recorded, but the job queue is unreachable right now: the job will be "
+            f"handed to a worker within about {wait} s of the queue answering again. "
+            "Do not submit it again."
+        )
     return (
-        _public(job),
+        body,
         202 if created else 200,
         {"Location": url_for("api.get_job", job_id=job.id)},
     )
