@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     # Proxies in front of the web app whose X-Forwarded-For/-Proto/-Host headers are trusted.
     trusted_proxies: int = Field(0, alias="BSS_TRUSTED_PROXIES")
     sign_in_rate_limit: str = Field("10 per 5 minutes", alias="BSS_SIGN_IN_RATE_LIMIT")
+    # Request bodies larger than this are refused with 413, JSON nested deeper with 400, before
+    # anything reads them.
+    max_body_bytes: int = Field(1_048_576, alias="BSS_MAX_BODY_BYTES")
+    max_json_depth: int = Field(32, alias="BSS_MAX_JSON_DEPTH")
     # The portal's own OAuth client for Sign in with Google (empty: the button is hidden).
     google_signin_client_id: str = Field("", alias="GOOGLE_SIGNIN_CLIENT_ID")
     google_signin_client_secret: str = Field("", alias="GOOGLE_SIGNIN_CLIENT_SECRET")
