@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from bss.models import Job, iso
-from bss.operations import OPERATIONS
+from bss.operations import OPERATIONS, shown_steps
 
 
 def job_create_schema() -> dict[str, Any]:
@@ -107,7 +107,7 @@ class JobPublic(BaseModel):
             state=job.state,
             external_ref=job.external_ref,
             params=job.params,
-            steps_done=list((job.checkpoint or {}).keys()),
+            steps_done=shown_steps(job.checkpoint or {}),
             attempts=job.attempts,
             next_attempt_at=iso(job.next_attempt_at),
             result=job.result,

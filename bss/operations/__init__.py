@@ -1,13 +1,13 @@
 """The provisioning operations billing systems can ask for, by name."""
 
 from bss.errors import ValidationFailed
-from bss.operations.base import Operation, Params, StepContext
+from bss.operations.base import Operation, Params, StepContext, shown_steps
 from bss.operations.customer import (
-    CUSTOMER_CREATE,
     CUSTOMER_SYNC,
     CUSTOMER_TRANSFER,
     CUSTOMER_UPDATE,
 )
+from bss.operations.customer_create import CUSTOMER_CREATE
 from bss.operations.license import LICENSE_ASSIGN, LICENSE_REVOKE
 from bss.operations.order import ORDER_CREATE
 from bss.operations.subscription import SUBSCRIPTION_OPERATIONS
@@ -42,4 +42,4 @@ def get_operation(name: str) -> Operation:
         ) from None
 
 
-__all__ = ["OPERATIONS", "Operation", "Params", "StepContext", "get_operation"]
+__all__ = ["OPERATIONS", "Operation", "Params", "StepContext", "get_operation", "shown_steps"]

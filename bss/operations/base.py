@@ -65,6 +65,13 @@ class StepContext:
 
 
 Step = tuple[str, Callable[[StepContext], dict[str, Any]]]
+# Marker steps (see common.claim) change nothing at Google: they are not shown to billing.
+MARKER_SUFFIX = "_claim"
+
+
+def shown_steps(names: Any) -> list[str]:
+    """Step names as billing sees them: without the marker steps."""
+    return [n for n in names if not n.endswith(MARKER_SUFFIX)]
 
 
 @dataclass(frozen=True)

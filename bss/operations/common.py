@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
 from bss.errors import PermanentGoogleError, RuleRefused
-from bss.operations.base import StepContext
+from bss.operations.base import MARKER_SUFFIX, Step, StepContext
 
 DOMAIN_PATTERN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 CUSTOMER_ID_PATTERN = r"^C[0-9a-zA-Z]{4,20}$"
@@ -28,6 +29,47 @@ SKUS: dict[str, tuple[str, str]] = {
 }
 ANNUAL_PLANS = ("ANNUAL_MONTHLY_PAY", "ANNUAL_YEARLY_PAY")
 TRIAL_MAX_SEATS = 10
+# Clock skew between Google and us allowed when deciding a resource was created by this job.
+SKEW = timedelta(seconds=5)
+
+
+def claim(step: str) -> Step:
+    """A marker step saved just before `step`, which creates something at Google.
+
+    On a retry it tells whether an earlier attempt got as far as `step` (and may have made the
+    change, its answer lost) or not (then whatever exists at Google was there before this job).
+    """
+    return (step + MARKER_SUFFIX, lambda ctx: {})
+
+
+def tried_before(ctx: StepContext, step: str) -> bool:
+    """Whether an earlier attempt of this job reached `step` (see `claim`)."""
+    marker = step + MARKER_SUFFIX
+    return marker in ctx.checkpoint and marker not in ctx.fresh
+
+
+def parse_google_time(value: Any) -> datetime | None:
+    """Google's times: RFC 3339 (Directory) or milliseconds since the epoch (Reseller)."""
+    if value in (None, ""):
+        return None
+    text = str(value)
+    try:
+        if text.isdigit():
+            return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError):
+        return None
+
+
+def created_since_accepted(ctx: StepContext, value: Any) -> bool:
+    """Whether Google's creation time `value` is after this job was accepted (within SKEW)."""
+    created = parse_google_time(value)
+    accepted = ctx.accepted_at
+    if created is None or accepted is None:
+        return False
+    if accepted.tzinfo is None:
+        accepted = accepted.replace(tzinfo=UTC)
+    return created >= accepted - SKEW
 
 
 def _customer_ref(value: str) -> str:

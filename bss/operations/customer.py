@@ -1,4 +1,5 @@
-"""Customer operations: create, update, transfer from another reseller, and sync locally."""
+"""Customer operations: update, transfer from another reseller, and sync locally (create is in
+customer_create)."""
 
 from __future__ import annotations
 
@@ -92,58 +93,6 @@ class CustomerCreate(Params):
         if self.phone_number:
             body["phoneNumber"] = self.phone_number
         return body
-
-
-def ensure_customer(ctx: StepContext) -> dict[str, Any]:
-    """customers.get, then customers.insert only when Google says the domain is free."""
-    return create_customer(ctx, ctx.params)
-
-
-def create_customer(ctx: StepContext, p: CustomerCreate) -> dict[str, Any]:
-    """The customer `p` at Google: found (ours), or inserted; another reseller's is refused."""
-    found = ctx.gateway.get_or_none(
-        "reseller.customers.get", lambda svc: svc.customers().get(customerId=p.domain)
-    )
-    if found is not None:
-        if is_partial_view(found):
-            raise PermanentGoogleError(
-                f"{p.domain} is a Google customer of another reseller.",
-                status=200,
-                reason="managedByAnotherReseller",
-                method="reseller.customers.get",
-                hint="Transfer it with customer.transfer and the customer's transfer token.",
-            )
-        ctx.log(f"Customer {p.domain} already exists at Google; not creating it again.")
-        return {"customerId": found["customerId"], "created": False}
-    try:
-        created = ctx.gateway.call(
-            "reseller.customers.insert",
-            lambda svc: svc.customers().insert(body=p.to_google()),
-        )
-    except PermanentGoogleError as exc:
-        if exc.status != 409:
-            raise
-        # Someone created it between our check and our insert: read it and compare.
-        found = ctx.gateway.call(
-            "reseller.customers.get", lambda svc: svc.customers().get(customerId=p.domain)
-        )
-        if is_partial_view(found):
-            raise
-        ctx.log(f"Customer {p.domain} appeared at Google meanwhile; not creating it again.")
-        return {"customerId": found["customerId"], "created": False}
-    return {"customerId": created["customerId"], "created": True}
-
-
-CUSTOMER_CREATE = Operation(
-    name="customer.create",
-    summary="Create a Google Workspace customer (checks first that the domain is free).",
-    params_model=CustomerCreate,
-    steps=(("customer", ensure_customer),),
-    result=lambda cp: {
-        "customer_id": cp["customer"]["customerId"],
-        "created": cp["customer"]["created"],
-    },
-)
 
 
 class CustomerUpdate(Params):
@@ -375,11 +324,9 @@ CUSTOMER_SYNC = Operation(
 )
 
 __all__ = [
-    "CUSTOMER_CREATE",
     "CUSTOMER_SYNC",
     "CUSTOMER_TRANSFER",
     "CUSTOMER_UPDATE",
     "CustomerCreate",
-    "create_customer",
     "PostalAddress",
 ]

@@ -11,7 +11,9 @@ from pydantic import EmailStr, Field, model_validator
 
 from bss.errors import TransientGoogleError
 from bss.operations.base import Operation, Params, StepContext
-from bss.operations.customer import CustomerCreate, create_customer
+from bss.operations.common import claim
+from bss.operations.customer import CustomerCreate
+from bss.operations.customer_create import customer_steps
 from bss.operations.subscription import SubscriptionTerms, create_subscription
 from bss.operations.user import (
     PASSWORD_SECRET,
@@ -60,7 +62,11 @@ def _subscriptions(ctx: StepContext) -> dict[str, Any]:
     p: OrderCreate = ctx.params
     out = []
     for item in p.subscriptions:
-        out.append(create_subscription(ctx, _customer_id(ctx), p.customer.domain, item))
+        out.append(
+            create_subscription(
+                ctx, _customer_id(ctx), p.customer.domain, item, step="subscriptions"
+            )
+        )
     return {"subscriptions": out}
 
 
@@ -140,15 +146,20 @@ ORDER_CREATE = Operation(
     summary="A whole order: customer, first admin user, subscriptions, optional welcome email.",
     params_model=OrderCreate,
     steps=(
-        ("customer", lambda ctx: create_customer(ctx, ctx.params.customer)),
+        *customer_steps(lambda ctx: ctx.params.customer),
         (
             "admin_password",
             lambda ctx: ensure_password(
                 ctx, ctx.params.admin, reveal=ctx.params.welcome_email is None
             ),
         ),
-        ("admin_user", lambda ctx: ensure_user(ctx, ctx.params.admin, _customer_id(ctx))),
+        claim("admin_user"),
+        (
+            "admin_user",
+            lambda ctx: ensure_user(ctx, ctx.params.admin, _customer_id(ctx), step="admin_user"),
+        ),
         ("admin_role", lambda ctx: ensure_admin(ctx, str(ctx.params.admin.primary_email))),
+        claim("subscriptions"),
         ("subscriptions", _subscriptions),
         ("welcome_email_claim", _claim_email),
         ("welcome_email", _send_email),

@@ -14,6 +14,8 @@ from bss.operations.common import (
     CustomerRef,
     PurchaseOrderId,
     SkuId,
+    claim,
+    created_since_accepted,
     customer_id,
     find_subscription,
     plan_of,
@@ -23,6 +25,7 @@ from bss.operations.common import (
     seats_of,
     sku_name,
     subscription_summary,
+    tried_before,
 )
 
 Plan = Literal["ANNUAL_MONTHLY_PAY", "ANNUAL_YEARLY_PAY", "FLEXIBLE", "TRIAL"]
@@ -92,14 +95,33 @@ def check_plan_seats(plan: str, seats: int) -> None:
         raise ValueError(f"a TRIAL subscription has at most {TRIAL_MAX_SEATS} seats")
 
 
+def _as_we_wrote(ctx: StepContext, sub: dict[str, Any], p: SubscriptionTerms) -> bool:
+    """Whether Google's subscription was made after this job was accepted, with its PO id."""
+    return created_since_accepted(ctx, sub.get("creationTime")) and (
+        not p.purchase_order_id or sub.get("purchaseOrderId") == p.purchase_order_id
+    )
+
+
 def create_subscription(
-    ctx: StepContext, cid: str, ref: str, p: SubscriptionTerms
+    ctx: StepContext, cid: str, ref: str, p: SubscriptionTerms, *, step: str = "subscription"
 ) -> dict[str, Any]:
-    """The customer's subscription to the SKU: found (not bought twice), or inserted."""
+    """The customer's subscription to the SKU: found (not bought twice), or inserted.
+
+    Found after an earlier attempt of `step` may have bought it (see `claim`), and made after the
+    job was accepted: it is this job's, `created` although the insert's answer was lost.
+    """
     existing = find_subscription(ctx, cid, p.sku_id)
     if existing is not None:
-        ctx.log(f"{ref} already has {sku_name(p.sku_id)}; not buying it twice.")
-        return dict(subscription_summary(existing), created=False)
+        ours = tried_before(ctx, step) and _as_we_wrote(ctx, existing, p)
+        ctx.log(
+            f"{ref} already has {sku_name(p.sku_id)}"
+            + (
+                "; this job bought it before its answer was lost."
+                if ours
+                else "; not buying it twice."
+            )
+        )
+        return dict(subscription_summary(existing), created=ours)
     try:
         created = ctx.gateway.call(
             "reseller.subscriptions.insert",
@@ -123,7 +145,7 @@ SUBSCRIPTION_CREATE = Operation(
     name="subscription.create",
     summary="Buy a SKU for a customer (found by domain or id); never twice for one SKU.",
     params_model=SubscriptionCreate,
-    steps=(("subscription", _create),),
+    steps=(claim("subscription"), ("subscription", _create)),
     result=lambda cp: cp["subscription"],
 )
 

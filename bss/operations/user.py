@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import secrets
 import string
-from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import EmailStr, Field, SecretStr, field_validator
 
 from bss.errors import PermanentGoogleError
 from bss.operations.base import Operation, Params, StepContext
+from bss.operations.common import claim, created_since_accepted, tried_before
 
 PASSWORD_SECRET = "admin_password"  # noqa: S105 (the name of a secret, not one)
 PASSWORD_ALPHABET = string.ascii_letters + string.digits + "-_.!"
-# Clock skew between Google and us allowed when deciding a user was created by this job.
-SKEW = timedelta(seconds=30)
 
 
 def generate_password(length: int = 16) -> str:
@@ -55,13 +53,6 @@ class UserCreateAdmin(AdminUser):
     pass
 
 
-def _parse_time(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def ensure_password(ctx: StepContext, p: AdminUser, *, reveal: bool) -> dict[str, Any]:
     """The admin's password, kept encrypted: the one given, or one generated once per job."""
     if p.password is not None:
@@ -84,13 +75,14 @@ def _password(ctx: StepContext, p: AdminUser) -> str:
     return value
 
 
-def _made_by_this_job(ctx: StepContext, user: dict[str, Any]) -> bool:
-    created = _parse_time(user.get("creationTime"))
-    return bool(created and ctx.accepted_at and created >= ctx.accepted_at - SKEW)
+def ensure_user(
+    ctx: StepContext, p: AdminUser, cid: str | None = None, *, step: str = "user"
+) -> dict[str, Any]:
+    """users.get, then users.insert when absent; a 409 means it exists: read and compare.
 
-
-def ensure_user(ctx: StepContext, p: AdminUser, cid: str | None = None) -> dict[str, Any]:
-    """users.get, then users.insert when absent; a 409 means it exists: read and compare."""
+    A user found is this job's (`created`) when an earlier attempt reached `step` (see `claim`)
+    and Google created it after the job was accepted: the insert's answer was lost.
+    """
     email = str(p.primary_email)
     found = ctx.gateway.get_or_none(
         "directory.users.get", lambda svc: svc.users().get(userKey=email)
@@ -121,7 +113,7 @@ def ensure_user(ctx: StepContext, p: AdminUser, cid: str | None = None) -> dict[
             method="directory.users.get",
             hint="Use an address on this customer's own domain.",
         )
-    ours = _made_by_this_job(ctx, found)
+    ours = tried_before(ctx, step) and created_since_accepted(ctx, found.get("creationTime"))
     ctx.log(
         f"User {email} already exists at Google"
         + ("; it was created by this job before its answer was lost." if ours else ".")
@@ -147,6 +139,7 @@ USER_CREATE_ADMIN = Operation(
     params_model=UserCreateAdmin,
     steps=(
         ("password", lambda ctx: ensure_password(ctx, ctx.params, reveal=True)),
+        claim("user"),
         ("user", lambda ctx: ensure_user(ctx, ctx.params)),
         ("admin", lambda ctx: ensure_admin(ctx, str(ctx.params.primary_email))),
     ),

@@ -60,12 +60,12 @@ def test_an_order_creates_customer_admin_subscription_and_mails_the_password_onc
 
     # Then every step is done and checkpointed, in order
     assert job["steps_done"] == [
+        "customer_check",
         "customer",
         "admin_password",
         "admin_user",
         "admin_role",
         "subscriptions",
-        "welcome_email_claim",
         "welcome_email",
     ]
     assert job["result"]["welcome_email"] is True and job["result"]["password_generated"]

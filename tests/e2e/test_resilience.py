@@ -80,6 +80,48 @@ def test_a_change_applied_but_answered_into_the_void_is_not_made_twice(tenant, m
     # And the lost answer was not simply retried blind: the call went out once
     if method.endswith(".insert"):
         assert len(calls(sandbox, method)) == 1
+    # And the result says this job created what it created, although the answer was lost
+    result = job["result"]
+    assert result["customer_created"] is True and result["admin_created"] is True
+    assert [s["created"] for s in result["subscriptions"]] == [True]
+
+
+@pytest.mark.parametrize(
+    ("operation", "method"),
+    [
+        ("customer.create", "reseller.customers.insert"),
+        ("subscription.create", "reseller.subscriptions.insert"),
+    ],
+)
+def test_a_single_create_whose_answer_is_lost_reports_created(tenant, operation, method):
+    sandbox, domain = tenant.stack.sandbox, new_domain()
+    if operation == "subscription.create":
+        assert tenant.wait(submit(tenant, "customer.create", customer_params(domain)))["result"][
+            "created"
+        ]
+    fault(sandbox, method, kind="applied_response_lost")
+    params = (
+        customer_params(domain)
+        if operation == "customer.create"
+        else {"customer": domain, "sku_id": STARTER, "plan": "FLEXIBLE", "seats": 3}
+    )
+    job = tenant.wait(submit(tenant, operation, params))
+    assert job["state"] == "succeeded", job
+    assert job["result"]["created"] is True
+    assert len(calls(sandbox, method)) == 1
+
+
+def test_what_existed_before_the_job_is_not_reported_as_created(tenant):
+    sandbox, domain = tenant.stack.sandbox, new_domain()
+    first = tenant.wait(submit(tenant, "order.create", order_params(domain)))
+    assert first["result"]["customer_created"] is True
+    # A second order for the same customer, whose first read fails after the job was accepted
+    fault(sandbox, "reseller.customers.get", kind="error", status=503, times=5)
+    again = tenant.wait(submit(tenant, "order.create", order_params(domain)))
+    assert again["state"] == "succeeded", again
+    result = again["result"]
+    assert result["customer_created"] is False and result["admin_created"] is False
+    assert [s["created"] for s in result["subscriptions"]] == [False]
 
 
 def test_a_license_batch_whose_answer_is_lost_assigns_each_license_once(tenant):

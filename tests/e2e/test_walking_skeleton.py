@@ -58,7 +58,7 @@ def test_customer_create_goes_from_the_api_through_a_worker_to_google(tenant):
     # Then a worker runs it to success
     done = tenant.wait(job["id"])
     assert done["state"] == "succeeded", done
-    assert done["steps_done"] == ["customer"]
+    assert done["steps_done"] == ["customer_check", "customer"]
     assert done["result"]["created"] is True
 
     # And Google holds the customer

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bss.jobs import OperationInfo, OperationList
-from bss.operations import OPERATIONS
+from bss.operations import OPERATIONS, shown_steps
 from web.api.blueprint import bp
 
 
@@ -16,7 +16,7 @@ def list_operations():
                 name=op.name,
                 summary=op.summary,
                 params_schema=f"#/components/schemas/{op.params_model.__name__}",
-                steps=[name for name, _ in op.steps],
+                steps=shown_steps(name for name, _ in op.steps),
             ).model_dump()
             for op in OPERATIONS.values()
         ]
