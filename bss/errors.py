@@ -24,6 +24,19 @@ class ConfigurationError(BssError):
     code = "configuration"
 
 
+def problems(errors: Any, *, under: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    """Pydantic's errors as our `details`: each at its field path, in plain words (without
+    pydantic's "Value error, " prefix on the messages of our own validators)."""
+    out = []
+    for e in errors:
+        field = ".".join([*under, *(str(p) for p in e["loc"])]) or "body"
+        message = str(e["msg"])
+        for prefix in ("Value error, ", "Assertion failed, "):
+            message = message.removeprefix(prefix)
+        out.append({"field": field, "problem": message})
+    return out
+
+
 class ValidationFailed(BssError):
     """A request was refused; `details` lists every bad field with why."""
 

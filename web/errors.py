@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from bss.errors import BssError
+from bss.errors import BssError, problems
 
 
 def error_json(status: int, code: str, message: str, details: Any = None):
@@ -19,10 +19,7 @@ def error_json(status: int, code: str, message: str, details: Any = None):
 
 def validation_error_response(exc: ValidationError):
     """flask-openapi3's request validation, in our error shape."""
-    details = [
-        {"field": ".".join(str(p) for p in e["loc"]) or "body", "problem": e["msg"]}
-        for e in exc.errors()
-    ]
+    details = problems(exc.errors())
     # flask-openapi3 aborts with what this returns, so it must be one Response (not a tuple).
     response, status = error_json(422, "validation_failed", "The request is invalid.", details)
     response.status_code = status
@@ -47,13 +44,17 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
+        # Our body replaces werkzeug's, its headers stay: Allow on a 405 above all.
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
         if _wants_json():
-            return error_json(
+            body, status = error_json(
                 exc.code or 500,
                 (exc.name or "error").lower().replace(" ", "_"),
                 exc.description or exc.name,
             )
-        return render_template("error.html", status=exc.code, message=exc.description), exc.code
+            return body, status, headers
+        page = render_template("error.html", status=exc.code, message=exc.description)
+        return page, exc.code, headers
 
     @app.errorhandler(OperationalError)
     def _store_unavailable(exc: OperationalError):

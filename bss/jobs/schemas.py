@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from bss.models import Job, iso
 from bss.operations import OPERATIONS, shown_steps
@@ -124,6 +125,29 @@ JobStateName = Literal[
 ]
 
 
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}"  # a date alone means its midnight, UTC
+    r"|\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
+)
+
+
+def _rfc3339(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value.strip()):
+        raise ValueError(
+            "must be an RFC 3339 date-time with its offset, e.g. 2026-11-28T09:30:00Z, "
+            "or a date, e.g. 2026-11-28"
+        )
+    text = value.strip()
+    if len(text) == 10:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    return text
+
+
+TimeFilter = Annotated[datetime, BeforeValidator(_rfc3339)]
+
+
 class JobListQuery(BaseModel):
     """Filters and paging of GET /jobs (newest first; follow `next_cursor` for more)."""
 
@@ -133,8 +157,12 @@ class JobListQuery(BaseModel):
     operation: str | None = Field(default=None, max_length=64, description="e.g. order.create")
     instance: str | None = Field(default=None, max_length=100, description="System Name")
     external_ref: str | None = Field(default=None, max_length=200)
-    created_after: datetime | None = Field(default=None, description="ISO 8601, inclusive")
-    created_before: datetime | None = Field(default=None, description="ISO 8601, exclusive")
+    created_after: TimeFilter | None = Field(
+        default=None, description="RFC 3339 date-time (or a date), inclusive"
+    )
+    created_before: TimeFilter | None = Field(
+        default=None, description="RFC 3339 date-time (or a date), exclusive"
+    )
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(default=None, max_length=500, description="From next_cursor")
 

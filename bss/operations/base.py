@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from bss.errors import ValidationFailed
+from bss.errors import ValidationFailed, problems
 from bss.gateway import Gateway
 
 
@@ -98,11 +98,5 @@ class Operation:
         except ValidationError as exc:
             raise ValidationFailed(
                 f"The params of {self.name} are invalid.",
-                details=[
-                    {
-                        "field": ".".join(["params", *(str(p) for p in e["loc"])]),
-                        "problem": e["msg"],
-                    }
-                    for e in exc.errors()
-                ],
+                details=problems(exc.errors(), under=("params",)),
             ) from exc

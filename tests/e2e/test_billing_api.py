@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import redis
@@ -90,6 +91,32 @@ def test_jobs_are_listed_newest_first_filtered_and_paged_without_gaps(tenant):
     assert bad.status_code == 422
     fields = {d["field"] for d in bad.json()["error"]["details"]}
     assert {"limit", "state"} <= {f.split(".")[-1] for f in fields}
+
+
+def test_time_filters_take_rfc3339_with_its_offset_or_a_date_and_nothing_else(tenant):
+    ref = f"INV-{uuid.uuid4().hex[:6]}"
+    job = tenant.submit("customer.create", customer_params(new_domain()), external_ref=ref).json()
+    created = datetime.fromisoformat(job["created_at"])
+
+    def listed(**filters):
+        resp = api(tenant, "GET", "/jobs", params={"external_ref": ref, **filters})
+        assert resp.status_code == 200, resp.text
+        return [j["id"] for j in resp.json()["jobs"]]
+
+    # The same instant written in another zone, just before and just after the job
+    zone = timezone(timedelta(hours=2))
+    before = (created - timedelta(seconds=1)).astimezone(zone).isoformat()
+    after = (created + timedelta(seconds=1)).astimezone(zone).isoformat()
+    assert listed(created_after=before) == [job["id"]]
+    assert listed(created_after=after) == []
+    assert listed(created_before=after) == [job["id"]]
+    assert listed(created_after=created.date().isoformat()) == [job["id"]]
+    for bad in ("0.5", "1700000000", "2026-11-28T09:30:00", "yesterday"):
+        resp = api(tenant, "GET", "/jobs", params={"created_before": bad})
+        assert resp.status_code == 422, bad
+        [detail] = resp.json()["error"]["details"]
+        assert detail["field"].endswith("created_before")
+        assert detail["problem"].startswith("must be an RFC 3339 date-time"), detail
 
 
 def test_a_queued_job_can_be_cancelled_and_a_finished_one_cannot(tenant):
