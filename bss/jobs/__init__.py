@@ -35,7 +35,7 @@ from bss.jobs.schemas import (
     JobTimeline,
     OperationInfo,
     OperationList,
-    job_create_schema,
+    job_create_schemas,
     operation_schemas,
 )
 from bss.jobs.search import (
@@ -72,7 +72,7 @@ __all__ = [
     "count_jobs",
     "dispatch",
     "get_job",
-    "job_create_schema",
+    "job_create_schemas",
     "job_event",
     "list_jobs",
     "operation_schemas",

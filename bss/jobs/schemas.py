@@ -12,23 +12,36 @@ from bss.models import Job, iso
 from bss.operations import OPERATIONS, shown_steps
 
 
-def job_create_schema() -> dict[str, Any]:
-    """JobCreate's schema, its `params` shown as one of the operations' own params models.
+def job_create_schemas() -> dict[str, dict[str, Any]]:
+    """JobCreate's schemas for the OpenAPI document: one request shape per operation, tied to
+    its params model by `operation` (a discriminator that generated clients understand).
 
-    `params` is validated by the operation's model (bss.operations); the document shows those
-    same models, one per operation.
+    The server reads the body as JobCreate and validates `params` with the operation's own
+    model (bss.operations); the document shows exactly those models.
     """
-    schema = JobCreate.model_json_schema(ref_template="#/components/schemas/{model}")
-    props = schema["properties"]
-    props["operation"]["enum"] = sorted(OPERATIONS)
-    refs = {
-        name: f"#/components/schemas/{op.params_model.__name__}" for name, op in OPERATIONS.items()
+    base = JobCreate.model_json_schema(ref_template="#/components/schemas/{model}")
+    out: dict[str, dict[str, Any]] = {}
+    mapping = {}
+    for name, op in sorted(OPERATIONS.items()):
+        variant = f"JobCreate.{name}"
+        props = dict(base["properties"])
+        props["operation"] = {"type": "string", "enum": [name], "description": op.summary}
+        props["params"] = {"$ref": f"#/components/schemas/{op.params_model.__name__}"}
+        out[variant] = {
+            "title": variant,
+            "type": "object",
+            "properties": props,
+            "required": base["required"],
+            "additionalProperties": False,
+        }
+        mapping[name] = f"#/components/schemas/{variant}"
+    out["JobCreate"] = {
+        "title": "JobCreate",
+        "description": "A provisioning request: `operation` decides the shape of `params`.",
+        "oneOf": [{"$ref": ref} for ref in mapping.values()],
+        "discriminator": {"propertyName": "operation", "mapping": mapping},
     }
-    props["params"]["oneOf"] = [{"$ref": ref} for ref in sorted(set(refs.values()))]
-    props["params"]["description"] = "The operation's parameters: " + "; ".join(
-        f"{name} → {ref.rsplit('/', 1)[1]}" for name, ref in sorted(refs.items())
-    )
-    return schema
+    return out
 
 
 def operation_schemas() -> dict[str, dict[str, Any]]:
@@ -58,6 +71,7 @@ class JobCreate(BaseModel):
 class IdempotencyHeader(BaseModel):
     idempotency_key: str | None = Field(
         default=None,
+        alias="Idempotency-Key",
         max_length=200,
         description="Retrying with the same key and body returns the same job",
     )

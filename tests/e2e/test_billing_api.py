@@ -209,14 +209,23 @@ def test_the_openapi_document_has_every_route_and_operation_and_a_docs_page(tena
         "/api/v1/jobs/{job_id}/timeline",
         "/api/v1/operations",
     }
-    params = doc["components"]["schemas"]["JobCreate"]["properties"]["params"]
-    one_of = {ref["$ref"] for ref in params["oneOf"]}
+    schemas = doc["components"]["schemas"]
+    job_create = schemas["JobCreate"]
+    # `operation` tells which params go with it: a discriminator generated clients understand
+    assert job_create["discriminator"]["propertyName"] == "operation"
+    mapping = job_create["discriminator"]["mapping"]
+    assert {ref["$ref"] for ref in job_create["oneOf"]} == set(mapping.values())
     listed = api(tenant, "GET", "/operations").json()["operations"]
-    assert len(listed) == 16
+    assert len(listed) == 16 and set(mapping) == {o["name"] for o in listed}
     for operation in listed:
-        assert operation["params_schema"] in one_of
-        assert operation["params_schema"].rsplit("/", 1)[1] in doc["components"]["schemas"]
-        assert operation["name"] in params["description"]
+        variant = schemas[mapping[operation["name"]].rsplit("/", 1)[1]]
+        assert variant["properties"]["operation"]["enum"] == [operation["name"]]
+        assert variant["properties"]["params"]["$ref"] == operation["params_schema"]
+        assert operation["params_schema"].rsplit("/", 1)[1] in schemas
+    # The idempotency header is documented under the name the server reads
+    post = doc["paths"]["/api/v1/jobs"]["post"]
+    headers = {p["name"] for p in post["parameters"] if p["in"] == "header"}
+    assert headers == {"Idempotency-Key"}
     page = requests.get(f"{tenant.stack.web}/api/v1/swagger", timeout=10)
     assert page.status_code == 200 and "swagger-ui" in page.text
     assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)

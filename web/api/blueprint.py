@@ -8,7 +8,7 @@ from flask.blueprints import BlueprintSetupState
 from flask_openapi3 import APIBlueprint, Tag
 from flask_openapi3.models import Schema
 
-from bss.jobs import ErrorResponse, job_create_schema, operation_schemas
+from bss.jobs import ErrorResponse, job_create_schemas, operation_schemas
 from web.deps import api_distributor
 
 bp = APIBlueprint(
@@ -23,13 +23,13 @@ bp = APIBlueprint(
 
 @bp.record_once
 def _document_operations(state: BlueprintSetupState) -> None:
-    # Each operation's params model goes into the OpenAPI document's components, so that
-    # JobCreate.params can refer to them.
+    # Each operation's params model goes into the OpenAPI document's components, with one
+    # JobCreate shape per operation referring to it.
     components = getattr(state.app, "components_schemas", None)
     if components is not None:
-        for name, schema in operation_schemas().items():
+        schemas = {**operation_schemas(), **job_create_schemas()}
+        for name, schema in schemas.items():
             components[name] = Schema(**schema)
-        components["JobCreate"] = Schema(**job_create_schema())
 
 
 @bp.before_request
