@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Google's real endpoints. Every one can be overridden, and GOOGLE_SANDBOX_URL points them all
@@ -76,6 +77,17 @@ class Settings(BaseSettings):
     webhook_retry_base_seconds: float = Field(5.0, alias="BSS_WEBHOOK_RETRY_BASE_SECONDS")
     webhook_retry_max_seconds: float = Field(3600.0, alias="BSS_WEBHOOK_RETRY_MAX_SECONDS")
     webhook_timeout_seconds: float = Field(10.0, alias="BSS_WEBHOOK_TIMEOUT_SECONDS")
+    # Comma-separated CIDRs that webhooks may reach besides the public internet (a receiver on
+    # the private network; 127.0.0.0/8 for the demo and the tests). Empty: public addresses only.
+    webhook_allowed_networks: str = Field("", alias="BSS_WEBHOOK_ALLOWED_NETWORKS")
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _check_networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)  # a ValueError names the bad one
+        return value
 
     @model_validator(mode="after")
     def _apply_sandbox(self) -> Settings:

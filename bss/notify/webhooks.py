@@ -2,7 +2,8 @@
 
 Each event is a `WebhookDelivery` row written in the same transaction as the change it reports;
 its message is sent after commit, and the scheduler re-sends it if the message is lost. Every
-delivery attempt is recorded on the delivery and, for job events, on the job's timeline.
+delivery attempt is recorded on the delivery and, for job events, on the job's timeline. Only
+public internet addresses (or networks the operator allows) are sent to: see `destinations`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,15 @@ from bss.crypto import Vault
 from bss.db import session_scope
 from bss.errors import ValidationFailed
 from bss.models import DeliveryState, Distributor, WebhookDelivery, add_event, iso, utcnow
+from bss.notify.destinations import (
+    RefusedDestination,
+    Resolver,
+    UnresolvedDestination,
+    allowed_networks,
+    check_destination,
+    system_resolver,
+)
+from bss.notify.pinning import post_pinned
 from bss.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,6 +48,10 @@ DELIVERY_HEADER = "X-BSS-Delivery"
 
 # Sends a delivery's message, after an optional delay in milliseconds.
 SendDelivery = Callable[[str, int | None], None]
+# POSTs to a URL connected to a checked `address=` (post_pinned; a fake one in tests).
+PostTo = Callable[..., requests.Response]
+# How much of an error message a delivery and the timeline keep.
+MAX_ERROR_CHARS = 300
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -59,25 +73,26 @@ def verify(secret: str, headers: dict[str, str], body: bytes, *, tolerance: floa
 def configure_webhook(
     session: Session,
     *,
+    settings: Settings,
     distributor: Distributor,
     vault: Vault,
     url: str | None,
     secret: str | None = None,
+    resolve: Resolver = system_resolver,
 ) -> str | None:
     """Set (or, with url None, remove) the distributor's webhook; returns the secret, shown once.
 
-    Without `secret` a new random one is generated. It is stored encrypted.
+    Without `secret` a new random one is generated. It is stored encrypted. A URL whose host is,
+    or resolves to, a private or local address is refused; a name that does not resolve yet is
+    accepted (each delivery checks again, and says so on the timeline).
     """
     if not url:
         distributor.webhook_url = distributor.webhook_secret_enc = None
         session.add(distributor)
         return None
-    parts = urlsplit(url)
     problems = []
-    if parts.scheme not in ("https", "http") or not parts.netloc:
-        problems.append({"field": "url", "problem": "must be an absolute http(s) URL"})
-    if len(url) > 2000:
-        problems.append({"field": "url", "problem": "must be at most 2000 characters"})
+    if problem := _url_problem(url, settings, resolve):
+        problems.append({"field": "url", "problem": problem})
     if secret is not None and len(secret) < 16:
         problems.append({"field": "secret", "problem": "must be at least 16 characters"})
     if problems:
@@ -87,6 +102,27 @@ def configure_webhook(
     distributor.webhook_secret_enc = vault.encrypt(secret)
     session.add(distributor)
     return secret
+
+
+def _url_problem(url: str, settings: Settings, resolve: Resolver) -> str | None:
+    try:
+        parts = urlsplit(url)
+        absolute = parts.scheme in ("https", "http") and bool(parts.hostname)
+        _ = parts.port  # a port out of range raises ValueError
+    except ValueError:
+        absolute = False
+    if not absolute:
+        return "must be an absolute http(s) URL"
+    if len(url) > 2000:
+        return "must be at most 2000 characters"
+    networks = allowed_networks(settings.webhook_allowed_networks)
+    try:
+        check_destination(url, allowed=networks, resolve=resolve)
+    except RefusedDestination as exc:
+        return exc.message
+    except UnresolvedDestination:
+        pass  # DNS may be set up after the webhook: each delivery checks again
+    return None
 
 
 def record_event(
@@ -134,10 +170,13 @@ def deliver(
     delivery_id: str,
     *,
     resend: SendDelivery,
-    post: Callable[..., requests.Response] = requests.post,
+    post: PostTo = post_pinned,
+    resolve: Resolver = system_resolver,
 ) -> str | None:
     """One delivery attempt: POST the signed event; on failure schedule the next attempt.
 
+    The URL's host is resolved once and every address checked; the POST goes to the checked
+    address. A URL that reaches a private or local address fails at once, without retries.
     Returns the delivery's state afterwards (None if it is unknown or already finished).
     """
     with session_scope(settings.database_url) as s:
@@ -152,35 +191,64 @@ def deliver(
         payload, event = delivery.payload, delivery.event
     status: int | None = None
     error: str | None = None
+    permanent = False
     started = time.monotonic()
     if not url or not secret_enc:
         error = "The distributor has no webhook configured any more."
     else:
-        body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-        timestamp = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "bss-webhooks/1",
-            EVENT_HEADER: event,
-            DELIVERY_HEADER: delivery_id,
-            TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: "sha256=" + sign(vault.decrypt(secret_enc), timestamp, body),
-        }
         try:
-            resp = post(
-                url,
-                data=body,
-                headers=headers,
-                timeout=settings.webhook_timeout_seconds,
-                allow_redirects=False,
+            destination = check_destination(
+                url, allowed=allowed_networks(settings.webhook_allowed_networks), resolve=resolve
             )
-            status = resp.status_code
-            if not 200 <= status < 300:
-                error = f"The receiver answered HTTP {status}."
-        except requests.RequestException as exc:
-            error = f"Could not reach the receiver ({type(exc).__name__})."
+        except RefusedDestination as exc:
+            error, permanent = f"Not sent: the webhook URL {exc.message}.", True
+        except UnresolvedDestination as exc:
+            error = f"Could not reach the receiver: {exc.message}."
+        else:
+            body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+            timestamp = str(int(time.time()))
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": "bss-webhooks/1",
+                EVENT_HEADER: event,
+                DELIVERY_HEADER: delivery_id,
+                TIMESTAMP_HEADER: timestamp,
+                SIGNATURE_HEADER: "sha256=" + sign(vault.decrypt(secret_enc), timestamp, body),
+            }
+            status, error = _post(settings, post, url, destination.addresses[0], body, headers)
     duration_ms = int((time.monotonic() - started) * 1000)
-    return _record_attempt(settings, delivery_id, status, error, duration_ms, resend)
+    return _record_attempt(settings, delivery_id, status, error, duration_ms, resend, permanent)
+
+
+def _post(
+    settings: Settings,
+    post: PostTo,
+    url: str,
+    address: str,
+    body: bytes,
+    headers: dict[str, str],
+) -> tuple[int | None, str | None]:
+    """The receiver's status and what went wrong, if anything (never its body)."""
+    try:
+        resp = post(
+            url,
+            address=address,
+            data=body,
+            headers=headers,
+            timeout=settings.webhook_timeout_seconds,
+            allow_redirects=False,
+        )
+    except requests.RequestException as exc:
+        return None, f"Could not reach the receiver ({type(exc).__name__})."
+    status = resp.status_code
+    if 300 <= status < 400:
+        return status, (
+            f"The receiver answered HTTP {status}, a redirect, which is not followed: "
+            "set the webhook to the final URL."
+        )
+    if not 200 <= status < 300:
+        return status, f"The receiver answered HTTP {status}."
+    return status, None
 
 
 def _record_attempt(
@@ -190,9 +258,12 @@ def _record_attempt(
     error: str | None,
     duration_ms: int,
     resend: SendDelivery,
+    permanent: bool = False,
 ) -> str:
     now = utcnow()
     delay: float | None = None
+    if error is not None and len(error) > MAX_ERROR_CHARS:
+        error = error[: MAX_ERROR_CHARS - 1] + "…"
     with session_scope(settings.database_url) as s:
         delivery = s.get(WebhookDelivery, delivery_id)
         assert delivery is not None
@@ -206,6 +277,9 @@ def _record_attempt(
                 None,
             )
             message = f"Webhook {delivery.event} delivered (HTTP {status})"
+        elif permanent:
+            delivery.state, delivery.next_attempt_at = DeliveryState.FAILED, None
+            message = f"Webhook {delivery.event} failed, not retried: {error}"
         elif delivery.attempts >= settings.webhook_max_attempts:
             delivery.state, delivery.next_attempt_at = DeliveryState.FAILED, None
             message = (

@@ -196,6 +196,7 @@ def webhooks_set(distributor: str, url: str, secret: str | None) -> None:
         with session_scope(settings.database_url) as s:
             shown = configure_webhook(
                 s,
+                settings=settings,
                 distributor=distributor_by_slug(s, distributor),
                 vault=vault_from_settings(settings),
                 url=url,

@@ -232,6 +232,8 @@ def run_demo(settings: Settings, *, port: int, sandbox_port: int, worker_threads
             dramatiq_prom_db=str((home / "prometheus").resolve()),
         )
         env["BSS_PUBLIC_BASE_URLS"] = f"http://127.0.0.1:{port}"
+        # Webhooks may go to a receiver tried out on this machine (elsewhere: public only).
+        env["BSS_WEBHOOK_ALLOWED_NETWORKS"] = settings.webhook_allowed_networks or "127.0.0.0/8"
         signin = _sandbox_client(
             sandbox, "Portal sign-in", [env["BSS_PUBLIC_BASE_URLS"] + google_signin.CALLBACK_PATH]
         )

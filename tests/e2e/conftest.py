@@ -99,6 +99,8 @@ def stack(
         "BSS_JOB_RETRY_MAX_SECONDS": "2",
         "BSS_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
         "BSS_WEBHOOK_RETRY_MAX_SECONDS": "1",
+        # The tests' webhook receivers listen on this machine.
+        "BSS_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
         "GOOGLE_HTTP_TIMEOUT": "5",
     }
     proc = supervisor.start(

@@ -48,6 +48,7 @@ def hook(tenant, url):
         key = s.exec(select(ApiKey).where(ApiKey.key_hash == hash_api_key(tenant.api_key))).one()
         configure_webhook(
             s,
+            settings=tenant.stack.settings,
             distributor=s.get(Distributor, key.distributor_id),
             vault=Vault(tenant.stack.settings.secret_keys.split(",")),
             url=url,

@@ -135,6 +135,7 @@ def test_the_sweep_resends_lost_messages_resumes_reauthenticated_jobs_and_webhoo
         s.add(job)
         configure_webhook(
             s,
+            settings=settings,
             distributor=tenant,
             vault=vault_from_settings(settings),
             url="https://billing.example/h",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -22,6 +23,13 @@ from bss.settings import get_settings
 from bss.tools import main
 from tests.support.samples import submit
 
+# billing.example and erp.example, as a public DNS would answer (no DNS in unit tests).
+BILLING_IP = "93.184.215.14"
+
+
+def public_dns(host):
+    return [BILLING_IP]
+
 
 def test_webhook_signatures_verify_and_tampering_does_not(settings, tenant):
     body = b'{"event":"job.succeeded"}'
@@ -40,7 +48,12 @@ def test_a_failing_receiver_is_retried_with_backoff_then_given_up(settings, tena
     vault = vault_from_settings(settings)
     with session_scope(settings.database_url) as s:
         secret = configure_webhook(
-            s, distributor=tenant, vault=vault, url="https://billing.example/hook"
+            s,
+            settings=settings,
+            distributor=tenant,
+            vault=vault,
+            url="https://billing.example/hook",
+            resolve=public_dns,
         )
         assert tenant.webhook_secret_enc and secret not in tenant.webhook_secret_enc
         job_id = submit(settings, tenant)
@@ -49,7 +62,8 @@ def test_a_failing_receiver_is_retried_with_backoff_then_given_up(settings, tena
         ).id
     seen, resent = [], []
 
-    def billing_down(url, data, headers, **_kw):  # the receiver: at the edge of the system
+    def billing_down(url, data, headers, address, **_kw):  # the edge of the system
+        assert address == BILLING_IP  # the address that was checked
         seen.append(verify(secret, headers, data))
         raise requests.ConnectionError("refused")
 
@@ -57,7 +71,12 @@ def test_a_failing_receiver_is_retried_with_backoff_then_given_up(settings, tena
         with session_scope(settings.database_url) as s:
             s.get(WebhookDelivery, delivery_id).next_attempt_at = None
         deliver(
-            settings, vault, delivery_id, resend=lambda d, ms: resent.append(ms), post=billing_down
+            settings,
+            vault,
+            delivery_id,
+            resend=lambda d, ms: resent.append(ms),
+            post=billing_down,
+            resolve=public_dns,
         )
     assert seen == [True, True, True] and len(resent) == 2 and all(ms > 0 for ms in resent)
     with session_scope(settings.database_url) as s:
@@ -74,7 +93,12 @@ def test_a_failing_receiver_is_retried_with_backoff_then_given_up(settings, tena
 def test_webhook_settings_are_checked(settings, tenant):
     with session_scope(settings.database_url) as s, pytest.raises(ValidationFailed) as err:
         configure_webhook(
-            s, distributor=tenant, vault=vault_from_settings(settings), url="ftp://x", secret="s"
+            s,
+            settings=settings,
+            distributor=tenant,
+            vault=vault_from_settings(settings),
+            url="ftp://x",
+            secret="s",
         )
     assert {d["field"] for d in err.value.details} == {"url", "secret"}
 
@@ -82,6 +106,9 @@ def test_webhook_settings_are_checked(settings, tenant):
 def test_the_webhooks_command_sets_the_url_and_shows_the_secret_once(settings, tenant, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
     monkeypatch.setenv("BSS_SECRET_KEYS", settings.secret_keys)
+    monkeypatch.setattr(
+        socket, "getaddrinfo", lambda host, *_a, **_k: [(socket.AF_INET, 1, 6, "", (BILLING_IP, 0))]
+    )
     get_settings.cache_clear()
     try:
         runner = CliRunner()

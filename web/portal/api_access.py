@@ -8,7 +8,7 @@ from bss.accounts import create_api_key, list_api_keys, revoke_api_key
 from bss.errors import NotFound, ValidationFailed
 from bss.models import Distributor
 from bss.notify import configure_webhook, recent_deliveries
-from web.deps import db
+from web.deps import db, settings
 from web.portal.access import (
     audit_action,
     can_see_distributor,
@@ -117,7 +117,12 @@ def set_webhook(distributor_id: int):
     url = (form.url.data or "").strip() or None
     try:
         secret = configure_webhook(
-            db(), distributor=distributor, vault=vault(), url=url, secret=form.secret.data or None
+            db(),
+            settings=settings(),
+            distributor=distributor,
+            vault=vault(),
+            url=url,
+            secret=form.secret.data or None,
         )
     except ValidationFailed as exc:
         db().rollback()
