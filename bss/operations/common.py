@@ -88,14 +88,28 @@ def _sku(value: str) -> str:
     return value
 
 
+# What the validators accept, for the OpenAPI document (the validators give the messages).
+_DOMAIN_ANY_CASE = r"([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+CUSTOMER_REF_SCHEMA = rf"^({CUSTOMER_ID_PATTERN[1:-1]}|{_DOMAIN_ANY_CASE})$"
+
 CustomerRef = Annotated[
     str,
-    Field(min_length=3, max_length=253, description="The customer's primary domain or id"),
+    Field(
+        min_length=3,
+        max_length=253,
+        description="The customer's primary domain or id",
+        json_schema_extra={"pattern": CUSTOMER_REF_SCHEMA},
+    ),
     AfterValidator(_customer_ref),
 ]
 SkuId = Annotated[
     str,
-    Field(min_length=1, max_length=40, description="Google's SKU id, e.g. 1010020027"),
+    Field(
+        min_length=1,
+        max_length=40,
+        description="Google's SKU id, e.g. 1010020027",
+        json_schema_extra={"enum": list(SKUS)},
+    ),
     AfterValidator(_sku),
 ]
 PurchaseOrderId = Annotated[str, Field(max_length=80, description="Your purchase order id")]

@@ -45,7 +45,17 @@ def _public(job: Job, names: dict[int, str] | None = None) -> dict[str, Any]:
     )
 
 
-@bp.post("/jobs", responses={202: JobPublic, 200: JobPublic})
+@bp.post(
+    "/jobs",
+    responses={
+        202: JobPublic,
+        200: JobPublic,
+        400: ErrorResponse,
+        413: ErrorResponse,
+        415: ErrorResponse,
+        503: ErrorResponse,
+    },
+)
 def create_job(body: JobCreate, header: IdempotencyHeader):
     """Submit a provisioning job. 202 when accepted; 200 when the Idempotency-Key replays one.
 
