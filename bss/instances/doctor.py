@@ -17,6 +17,7 @@ from bss.crypto import Vault
 from bss.errors import BssError, GoogleAuthorizationError, GoogleError
 from bss.gateway import REQUIRED_SCOPES, Gateway, instance_credentials, oauth
 from bss.instances.authenticate import SCOPE_PURPOSES
+from bss.instances.registry import mark_needs_reauth
 from bss.models import (
     Instance,
     InstanceHealth,
@@ -201,8 +202,8 @@ def check_instance(
             "unauthorized_client",
             "invalid_client",
         ):
-            if instance.status == InstanceStatus.AUTHENTICATED:
-                instance.status = InstanceStatus.NEEDS_REAUTH
+            # Billing hears of it as when a job finds out (the sweep sends the webhook)
+            mark_needs_reauth(session, instance.id, exc)
             instance.last_error = results[-1].detail
         _record(session, instance, results, expires_at=None, now=now)
         return results

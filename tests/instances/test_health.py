@@ -10,10 +10,11 @@ import sys
 from datetime import timedelta
 
 import requests
+from sqlmodel import select
 
 from bss.crypto import Vault
 from bss.db import session_scope
-from bss.models import Instance, InstanceStatus, utcnow
+from bss.models import Distributor, Instance, InstanceStatus, WebhookDelivery, utcnow
 from tests.support.portal import authenticated_instance, sandbox_post, set_up_google
 
 
@@ -82,8 +83,12 @@ def test_invalid_grant_seven_days_after_consent_means_a_testing_consent_screen(
     assert "Needs re-authentication" in page
 
 
-def test_a_revoked_grant_asks_for_reauthentication(portal, google, database_url):
+def test_a_revoked_grant_asks_for_reauthentication(portal, google, database_url, secret_keys):
     instance_id = authenticated_instance(portal, google)
+    with session_scope(database_url) as s:  # billing listens for webhooks
+        d = s.get(Distributor, s.get(Instance, instance_id).distributor_id)
+        d.webhook_url = "https://billing.example/hooks"
+        d.webhook_secret_enc = Vault(secret_keys.split(",")).encrypt("s" * 32)
     sandbox_post(
         google.sandbox, "/_sandbox/revoke", {"user": google.admin, "client_id": google.client_id}
     )
@@ -91,6 +96,15 @@ def test_a_revoked_grant_asks_for_reauthentication(portal, google, database_url)
     assert verdicts(page)["Token refresh"] == "FAIL"
     assert "invalid_grant" in page and "Re-authenticate the instance" in page
     assert "'Testing'" not in page
+    # And billing is told, as when a job finds out
+    with session_scope(database_url) as s:
+        inst = s.get(Instance, instance_id)
+        assert inst.status == InstanceStatus.NEEDS_REAUTH
+        [delivery] = s.exec(
+            select(WebhookDelivery).where(WebhookDelivery.distributor_id == inst.distributor_id)
+        ).all()
+        assert delivery.event == "instance.needs_reauth"
+        assert delivery.payload["data"]["instance"]["status"] == "needs_reauth"
 
 
 def test_disconnect_revokes_at_google_and_deletes_the_tokens(
