@@ -133,6 +133,8 @@ class RuleRefused(PermanentGoogleError):
 
 def error_body(exc: BaseException) -> dict[str, Any]:
     """The job's `error` for an exception: code, Google's reason, message, hint."""
+    if isinstance(exc, RuleRefused):  # our own refusal: Google was not asked
+        return {"code": exc.code, "rule": exc.reason, "message": exc.message, "hint": exc.hint}
     if isinstance(exc, GoogleError):
         body = {
             "code": exc.code,

@@ -80,9 +80,12 @@ class IdempotencyHeader(BaseModel):
 class JobError(BaseModel):
     code: str
     message: str
+    # Google's answer, only when Google answered (refused_by_rule: we did not ask it)
     google_status: int | None = None
     google_reason: str | None = None
     google_method: str | None = None
+    # The rule we refused by before calling Google (refused_by_rule): seatsBelowCommitment...
+    rule: str | None = None
     hint: str | None = None
     details: Any = None
 
