@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from bss.broker import make_broker, send_job
 from bss.crypto import vault_from_settings
 from bss.settings import Settings, get_settings
-from web import api, bodies, dashboard, errors, limits, ops, portal
+from web import api, bodies, dashboard, errors, limits, ops, portal, security
 
 
 def create_app(settings: Settings | None = None, *, test_config: dict[str, Any] | None = None):
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None, *, test_config: dict[str, Any] 
     app.register_api(api.bp)
     app.register_blueprint(ops.bp)
     portal.init_app(app, csrf_exempt=[api.bp])
+    security.init_app(app)
     limits.init_app(app)
     bodies.init_app(app)
     if settings.trusted_proxies:

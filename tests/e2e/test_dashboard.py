@@ -17,6 +17,7 @@ from bss.db import session_scope
 from bss.models import Instance, Job
 from tests.e2e.conftest import Tenant
 from tests.e2e.pipeline import fault
+from tests.support.browser import csp_violations
 from tests.support.dashboard_data import ARTIFACTS, make_user
 from tests.support.portal import PASSWORD
 
@@ -91,6 +92,7 @@ def test_operators_find_failed_jobs_retry_them_in_bulk_and_see_them_succeed(
 
     # When the operator signs in: the overview shows the queues and the live worker
     page = new_page(browser)
+    refused = csp_violations(page.context)
     sign_in(page, web, operator.email)
     page.wait_for_selector("#workers tr.worker", timeout=45000)  # the page refreshes itself
     assert page.inner_text("#queue-jobs .dead") == "0"
@@ -154,6 +156,8 @@ def test_operators_find_failed_jobs_retry_them_in_bulk_and_see_them_succeed(
     page.wait_for_selector(f"tr[data-instance-id='{instance_id}']")
     assert "Authenticated" in page.inner_text(f"tr[data-instance-id='{instance_id}']")
     shot(page, "07-instances")
+    # (and the browser refused nothing on any page under the Content-Security-Policy)
+    assert refused == []
 
     # And the distributor's admin sees their jobs, and no other distributor's
     admin_page = new_page(browser)

@@ -29,9 +29,9 @@ def finish(portal: Portal, callback_url: str):
 
 def result_of(resp) -> dict:
     """The message the callback page posts to the instance page."""
-    marker = "var result = "
+    marker = '<script type="application/json" id="auth-result">'
     start = resp.text.index(marker) + len(marker)
-    return json.loads(resp.text[start : resp.text.index(";\n", start)])
+    return json.loads(resp.text[start : resp.text.index("</script>", start)])
 
 
 def test_authenticate_instance_stores_the_grant(

@@ -9,6 +9,7 @@ import pytest
 
 from bss.db import session_scope
 from bss.models import Instance, InstanceStatus
+from tests.support.browser import csp_violations
 from tests.support.portal import ARTIFACTS, PASSWORD, LivePortal, make_account
 
 
@@ -65,6 +66,7 @@ def status_in_db(live: LivePortal, instance_id: int) -> str:
 
 
 def test_sign_in_create_and_authenticate_an_instance(page, live_portal: LivePortal):
+    refused = csp_violations(page.context)
     account = make_account(live_portal.settings.database_url)
     sign_in(page, live_portal, account.email)
     instance_id = create_instance(page, live_portal, "production")
@@ -89,6 +91,14 @@ def test_sign_in_create_and_authenticate_an_instance(page, live_portal: LivePort
     page.wait_for_selector("#check-results")
     assert "FAIL" not in page.inner_text("#check-results")
     shot(page, "06-check")
+    # And Disable asks first: dismissed, it sends nothing
+    asked: list[str] = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.click("#disable")
+    assert asked and asked[0].startswith("Disable:")
+    assert page.url.endswith(f"/portal/instances/{instance_id}")
+    # And the browser refused nothing under the Content-Security-Policy, pop-up included
+    assert refused == []
 
 
 def test_sign_in_with_google_then_authenticate(page, live_portal: LivePortal):
