@@ -237,6 +237,27 @@ def test_job_detail_shows_the_error_hint_and_calls_but_never_a_secret(
     assert "hunter2" not in page.text and "[redacted]" in page.text
 
 
+def test_a_refusal_by_our_own_rule_does_not_claim_an_answer_from_google(
+    dashboard_app, world, database_url
+):
+    from bss.errors import RuleRefused, error_body
+
+    refusal = RuleRefused(
+        "An annual plan cannot lose seats before its renewal.",
+        status=None,
+        reason="seatsBelowCommitment",
+        method=None,
+        hint="Lower the seats at renewal.",
+    )
+    job_id = add_job(
+        database_url, world.a.instance_id, state=JobState.FAILED, error=error_body(refusal)
+    )
+    page = signed_in(dashboard_app, world.users["operator"]).get(f"/dashboard/jobs/{job_id}")
+    text = page.text.replace("&#39;", "'")
+    assert "Refused before calling Google, by its rule seatsBelowCommitment" in text
+    assert "answered" not in text
+
+
 def test_the_overview_shows_instances_needing_reauth_first_and_queues(dashboard_app, world):
     page = signed_in(dashboard_app, world.users["admin_a"]).get("/dashboard/")
     text = page.text
