@@ -125,6 +125,13 @@ class GoogleAuthorizationError(GoogleError):
     code = "google_authorization"
 
 
+class RulesBroken(ValidationFailed):
+    """A request refused on submission because it breaks Google's rules (a TRIAL over 10 seats):
+    the same code as a job refused by a rule before calling Google."""
+
+    code = "refused_by_rule"
+
+
 class RuleRefused(PermanentGoogleError):
     """Refused before calling Google: the request breaks one of Google's seat or plan rules."""
 

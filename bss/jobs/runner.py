@@ -27,7 +27,7 @@ from bss.jobs.accept import with_secrets
 from bss.jobs.announce import job_event
 from bss.jobs.store import DbJobStore, settle_secrets
 from bss.models import Instance, InstanceStatus, Job, JobState, add_event, saved_id, utcnow
-from bss.operations import StepContext, get_operation
+from bss.operations import StepContext, get_operation, snake_keys
 from bss.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class JobRunner:
             log.exception("job %s: unexpected error", job_id)
             return self._retry_or_fail(job_id, worker, exc)
         op = get_operation(job.operation)
-        return self._finish(job_id, worker, JobState.SUCCEEDED, result=op.result(checkpoint))
+        return self._finish(job_id, worker, JobState.SUCCEEDED, result=op.outcome(checkpoint))
 
     def _lease(self, job_id: str, worker: str) -> bool:
         now = utcnow()
@@ -220,7 +220,14 @@ class JobRunner:
             )
             if not saved.rowcount:
                 raise LeaseLost(job_id)
-            add_event(s, job_id, "step", f"Step {step} done", step=step, output=checkpoint[step])
+            add_event(
+                s,
+                job_id,
+                "step",
+                f"Step {step} done",
+                step=step,
+                output=snake_keys(checkpoint[step]),
+            )
 
     def _owned(self, s: Session, job_id: str, worker: str) -> Job | None:
         """The job, if this worker still holds its lease (else another worker owns it now)."""

@@ -1,7 +1,7 @@
 """The provisioning operations billing systems can ask for, by name."""
 
 from bss.errors import ValidationFailed
-from bss.operations.base import Operation, Params, StepContext, shown_steps
+from bss.operations.base import Operation, Params, StepContext, shown_steps, snake_keys
 from bss.operations.customer import (
     CUSTOMER_SYNC,
     CUSTOMER_TRANSFER,
@@ -42,4 +42,12 @@ def get_operation(name: str) -> Operation:
         ) from None
 
 
-__all__ = ["OPERATIONS", "Operation", "Params", "StepContext", "get_operation", "shown_steps"]
+__all__ = [
+    "OPERATIONS",
+    "Operation",
+    "Params",
+    "StepContext",
+    "get_operation",
+    "shown_steps",
+    "snake_keys",
+]

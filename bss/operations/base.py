@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -9,14 +10,22 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from bss.errors import ValidationFailed, problems
+from bss.errors import RulesBroken, ValidationFailed, problems
 from bss.gateway import Gateway
 
 
 class Params(BaseModel):
-    """Base of every operation's params: unknown fields are refused, not ignored."""
+    """Base of every operation's params: unknown fields are refused, not ignored.
+
+    `cross_checks(raw, at)` lists problems across fields (see bss.operations.rules): they are
+    checked on the raw params beside the field checks, so that every problem is told at once.
+    """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @staticmethod
+    def cross_checks(data: dict[str, Any], at: str = "") -> list[Any]:
+        return []
 
 
 class JobStore(Protocol):
@@ -69,6 +78,20 @@ Step = tuple[str, Callable[[StepContext], dict[str, Any]]]
 MARKER_SUFFIX = "_claim"
 
 
+def snake_keys(value: Any) -> Any:
+    """`value` with every mapping key in snake_case (subscriptionId → subscription_id): our API
+    speaks snake_case, while the steps keep Google's names in their checkpoints."""
+    if isinstance(value, dict):
+        return {_snake(str(k)): snake_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [snake_keys(v) for v in value]
+    return value
+
+
+def _snake(key: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key).lower()
+
+
 def shown_steps(names: Any) -> list[str]:
     """Step names as billing sees them: without the marker steps."""
     return [n for n in names if not n.endswith(MARKER_SUFFIX)]
@@ -86,17 +109,29 @@ class Operation:
     # Dotted paths of params that are secrets (a password): kept encrypted, never in the row.
     secret_fields: tuple[str, ...] = ()
 
+    def outcome(self, checkpoint: dict[str, Any]) -> dict[str, Any]:
+        """The job's result from its checkpoints, in the API's snake_case."""
+        return dict(snake_keys(self.result(checkpoint)))
+
     def validate(self, params: Any) -> Params:
-        """The params as the operation's model, or ValidationFailed listing every bad field."""
+        """The params as the operation's model, or a refusal listing every problem at its field:
+        RulesBroken when all of them are Google's rules, ValidationFailed otherwise."""
         if not isinstance(params, dict):
             raise ValidationFailed(
                 "params must be a JSON object.",
                 details=[{"field": "params", "problem": "must be an object"}],
             )
+        crossed = self.params_model.cross_checks(params)
+        details = [{"field": f"params.{p.field}", "problem": p.problem} for p in crossed]
         try:
-            return self.params_model.model_validate(params)
+            model = self.params_model.model_validate(params)
         except ValidationError as exc:
-            raise ValidationFailed(
-                f"The params of {self.name} are invalid.",
-                details=problems(exc.errors(), under=("params",)),
-            ) from exc
+            details = problems(exc.errors(), under=("params",)) + details
+        if not details:
+            return model
+        if crossed and len(details) == len(crossed) and all(p.rule for p in crossed):
+            raise RulesBroken(
+                f"The params of {self.name} break Google's rules; nothing was sent to Google.",
+                details=details,
+            )
+        raise ValidationFailed(f"The params of {self.name} are invalid.", details=details)

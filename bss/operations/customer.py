@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import EmailStr, Field, field_validator, model_validator
+from pydantic import EmailStr, Field, field_validator
 
 from bss.errors import PermanentGoogleError
+from bss.operations import rules
 from bss.operations.base import Operation, Params, StepContext
 from bss.operations.common import (
     ANNUAL_PLANS,
@@ -73,15 +74,9 @@ class CustomerCreate(Params):
     def _lower(cls, v: Any) -> Any:
         return v.lower().strip() if isinstance(v, str) else v
 
-    @model_validator(mode="after")
-    def _alternate_email_elsewhere(self) -> CustomerCreate:
-        mail_domain = str(self.alternate_email).rsplit("@", 1)[-1].lower()
-        if mail_domain == self.domain or mail_domain.endswith("." + self.domain):
-            raise ValueError(
-                "alternate_email must not be on the customer's own domain "
-                f"({self.domain}): Google requires a contact address elsewhere"
-            )
-        return self
+    @staticmethod
+    def cross_checks(data: dict[str, Any], at: str = "") -> list[rules.Problem]:
+        return rules.customer(data, at)
 
     def to_google(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -101,11 +96,9 @@ class CustomerUpdate(Params):
     phone_number: str | None = Phone
     postal_address: PostalAddress | None = None
 
-    @model_validator(mode="after")
-    def _something(self) -> CustomerUpdate:
-        if self.alternate_email is None and self.phone_number is None and not self.postal_address:
-            raise ValueError("name at least one of alternate_email, phone_number, postal_address")
-        return self
+    @staticmethod
+    def cross_checks(data: dict[str, Any], at: str = "") -> list[rules.Problem]:
+        return rules.something_to_change(data, at)
 
     def changes(self) -> dict[str, Any]:
         body: dict[str, Any] = {}
@@ -165,12 +158,9 @@ class CustomerTransfer(CustomerCreate):
     )
     subscriptions: list[TransferSubscription] = Field(default_factory=list, max_length=20)
 
-    @model_validator(mode="after")
-    def _one_per_sku(self) -> CustomerTransfer:
-        skus = [s.sku_id for s in self.subscriptions]
-        if len(skus) != len(set(skus)):
-            raise ValueError("each SKU may appear once in subscriptions")
-        return self
+    @staticmethod
+    def cross_checks(data: dict[str, Any], at: str = "") -> list[rules.Problem]:
+        return rules.customer(data, at) + rules.one_per_sku(data, at)
 
 
 def transfer_customer(ctx: StepContext) -> dict[str, Any]:

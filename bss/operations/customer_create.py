@@ -72,12 +72,21 @@ def create_customer(ctx: StepContext, p: CustomerCreate) -> dict[str, Any]:
     except PermanentGoogleError as exc:
         if exc.status != 409:
             raise
-        # Someone created it between our check and our insert: read it.
+        # Someone created it between our check and our insert: read it. That may be an earlier
+        # attempt's insert, which Google applied after we stopped waiting for its answer.
         found = _get(ctx, p.domain)
         if found is None:
             raise
-        ctx.log(f"Customer {p.domain} appeared at Google meanwhile; not creating it again.")
-        return {"customerId": found["customerId"], "created": False}
+        ours = CHECK not in ctx.fresh and _as_we_wrote(found, p)
+        ctx.log(
+            f"Customer {p.domain} appeared at Google meanwhile"
+            + (
+                "; an earlier attempt of this job created it."
+                if ours
+                else "; not creating it again."
+            )
+        )
+        return {"customerId": found["customerId"], "created": ours}
     return {"customerId": created["customerId"], "created": True}
 
 

@@ -7,9 +7,10 @@ import time
 from email.message import EmailMessage
 from typing import Any
 
-from pydantic import EmailStr, Field, model_validator
+from pydantic import EmailStr, Field
 
 from bss.errors import TransientGoogleError
+from bss.operations import rules
 from bss.operations.base import Operation, Params, StepContext
 from bss.operations.common import claim
 from bss.operations.customer import CustomerCreate
@@ -42,16 +43,9 @@ class OrderCreate(Params):
         description="Send the admin's sign-in details through the instance's Gmail",
     )
 
-    @model_validator(mode="after")
-    def _consistent(self) -> OrderCreate:
-        if self.admin.domain != self.customer.domain:
-            raise ValueError(
-                f"admin.primary_email must be on the customer's domain ({self.customer.domain})"
-            )
-        skus = [s.sku_id for s in self.subscriptions]
-        if len(skus) != len(set(skus)):
-            raise ValueError("each SKU may appear once in subscriptions")
-        return self
+    @staticmethod
+    def cross_checks(data: dict[str, Any], at: str = "") -> list[rules.Problem]:
+        return rules.order(data, at)
 
 
 def _customer_id(ctx: StepContext) -> str:

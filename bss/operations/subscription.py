@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from bss.errors import PermanentGoogleError
+from bss.operations import rules
 from bss.operations.base import Operation, Params, StepContext
 from bss.operations.common import (
     ANNUAL_PLANS,
@@ -63,12 +64,9 @@ class SubscriptionTerms(Params):
         default=None, description="Annual plans only: what happens at the end of the commitment"
     )
 
-    @model_validator(mode="after")
-    def _plan_rules(self) -> SubscriptionTerms:
-        check_plan_seats(self.plan, self.seats)
-        if self.renewal_type and self.plan not in ANNUAL_PLANS:
-            raise ValueError("renewal_type applies to annual plans only")
-        return self
+    @staticmethod
+    def cross_checks(data: dict[str, Any], at: str = "") -> list[rules.Problem]:
+        return rules.plan_seats(data, at)
 
     def to_google(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -87,12 +85,6 @@ class SubscriptionTerms(Params):
 
 class SubscriptionCreate(SubscriptionTerms):
     customer: CustomerRef
-
-
-def check_plan_seats(plan: str, seats: int) -> None:
-    """Seat rules that need no call to Google (raised as a validation problem)."""
-    if plan == "TRIAL" and seats > TRIAL_MAX_SEATS:
-        raise ValueError(f"a TRIAL subscription has at most {TRIAL_MAX_SEATS} seats")
 
 
 def _as_we_wrote(ctx: StepContext, sub: dict[str, Any], p: SubscriptionTerms) -> bool:
@@ -131,8 +123,13 @@ def create_subscription(
         existing = find_subscription(ctx, cid, p.sku_id) if exc.status == 409 else None
         if existing is None:
             raise
-        ctx.log(f"{ref} got {sku_name(p.sku_id)} meanwhile; not buying it twice.")
-        return dict(subscription_summary(existing), created=False)
+        # Possibly an earlier attempt's insert, applied by Google after we stopped waiting.
+        ours = tried_before(ctx, step) and _as_we_wrote(ctx, existing, p)
+        ctx.log(
+            f"{ref} got {sku_name(p.sku_id)} meanwhile"
+            + ("; an earlier attempt of this job bought it." if ours else "; not buying it twice.")
+        )
+        return dict(subscription_summary(existing), created=ours)
     return dict(subscription_summary(created), created=True)
 
 
@@ -208,11 +205,9 @@ class ChangePlan(SubscriptionRef):
     purchase_order_id: PurchaseOrderId | None = None
     deal_code: str | None = Field(default=None, max_length=100)
 
-    @model_validator(mode="after")
-    def _seats_for_annual(self) -> ChangePlan:
-        if self.plan in ANNUAL_PLANS and self.seats is None:
-            raise ValueError("an annual plan needs seats (the committed seat count)")
-        return self
+    @staticmethod
+    def cross_checks(data: dict[str, Any], at: str = "") -> list[rules.Problem]:
+        return rules.annual_needs_seats(data, at) + rules.plan_seats(data, at)
 
 
 def _change_plan(ctx: StepContext) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from bss.operations import rules
 from bss.operations.base import Operation, Params, StepContext
 from bss.operations.common import (
     WORKSPACE,
@@ -100,16 +101,15 @@ class SubscriptionCancel(SubscriptionRef):
     )
 
     @model_validator(mode="after")
-    def _workspace_rule(self) -> SubscriptionCancel:
-        workspace = product_of(self.sku_id) == WORKSPACE
+    def _default_deletion(self) -> SubscriptionCancel:
         if self.deletion_type is None:
+            workspace = product_of(self.sku_id) == WORKSPACE
             self.deletion_type = "transfer_to_direct" if workspace else "cancel"
-        elif workspace and self.deletion_type == "cancel":
-            raise ValueError(
-                "a Google Workspace subscription cannot be cancelled outright; use "
-                "transfer_to_direct (the customer then pays Google directly)"
-            )
         return self
+
+    @staticmethod
+    def cross_checks(data: dict[str, Any], at: str = "") -> list[rules.Problem]:
+        return rules.workspace_cancel(data, at)
 
 
 def _cancel(ctx: StepContext) -> dict[str, Any]:
