@@ -29,6 +29,9 @@ SKUS: dict[str, tuple[str, str]] = {
 }
 ANNUAL_PLANS = ("ANNUAL_MONTHLY_PAY", "ANNUAL_YEARLY_PAY")
 TRIAL_MAX_SEATS = 10
+# Google suspends a new customer's subscriptions until its admin accepts the Terms of Service.
+TOS_PENDING = "PENDING_TOS_ACCEPTANCE"
+ADMIN_CONSOLE = "https://admin.google.com/"
 # Clock skew between Google and us allowed when deciding a resource was created by this job.
 SKEW = timedelta(seconds=5)
 
@@ -221,8 +224,9 @@ def refuse(message: str, hint: str, *, reason: str) -> RuleRefused:
 
 
 def subscription_summary(sub: dict[str, Any]) -> dict[str, Any]:
-    """What a job result says about a subscription."""
-    return {
+    """What a job result says about a subscription, and what it waits for if it is suspended
+    until the customer's admin accepts Google's Terms of Service (new customers)."""
+    out = {
         "subscriptionId": sub.get("subscriptionId"),
         "skuId": sub.get("skuId"),
         "status": sub.get("status"),
@@ -230,6 +234,14 @@ def subscription_summary(sub: dict[str, Any]) -> dict[str, Any]:
         "seats": seats_of(sub),
         "renewalType": (sub.get("renewalSettings") or {}).get("renewalType"),
     }
+    if sub.get("status") == "SUSPENDED" and TOS_PENDING in (sub.get("suspensionReasons") or []):
+        out["pending"] = "terms_of_service"
+        out["pending_action"] = (
+            "The customer's admin signs in to the Google Admin console once and accepts Google's "
+            "Terms of Service; the subscription then turns ACTIVE by itself."
+        )
+        out["admin_console_url"] = sub.get("resourceUiUrl") or ADMIN_CONSOLE
+    return out
 
 
 def require_active(sub: dict[str, Any], action: str) -> None:

@@ -77,6 +77,12 @@ def test_an_order_creates_customer_admin_subscription_and_mails_the_password_onc
     assert admin["primaryEmail"] == f"ada@{domain}" and admin["isAdmin"] is True
     sub = sub_of(sandbox, domain, STARTER)
     assert sub["seats"]["maximumNumberOfSeats"] == 5
+    # And the result, in snake_case, says the new subscription waits for Google's terms
+    [bought] = job["result"]["subscriptions"]
+    assert bought["sku_id"] == STARTER and bought["subscription_id"] == sub["subscriptionId"]
+    assert (bought["status"], bought["pending"]) == ("SUSPENDED", "terms_of_service")
+    assert bought["admin_console_url"].startswith("https://admin.google.com/")
+    assert "Terms of Service" in bought["pending_action"]
     # And the welcome email went to the customer's contact with a password...
     [mail] = [m for m in state(sandbox)["sent_mail"] if domain in m["subject"]]
     assert "it@acme-billing.example.net" in str(mail["to"])
