@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, *, test_config: dict[str, Any] 
 
     app.extensions["bss.send"] = send
     app.register_api(api.bp)
+    api.document_examples(app)
     app.register_blueprint(ops.bp)
     portal.init_app(app, csrf_exempt=[api.bp])
     security.init_app(app)

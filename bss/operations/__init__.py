@@ -8,6 +8,7 @@ from bss.operations.customer import (
     CUSTOMER_UPDATE,
 )
 from bss.operations.customer_create import CUSTOMER_CREATE
+from bss.operations.examples import request_examples
 from bss.operations.license import LICENSE_ASSIGN, LICENSE_REVOKE
 from bss.operations.order import ORDER_CREATE
 from bss.operations.subscription import SUBSCRIPTION_OPERATIONS
@@ -48,6 +49,7 @@ __all__ = [
     "Params",
     "StepContext",
     "get_operation",
+    "request_examples",
     "shown_steps",
     "snake_keys",
 ]

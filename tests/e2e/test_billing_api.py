@@ -242,8 +242,16 @@ def test_the_openapi_document_has_every_route_and_operation_and_a_docs_page(tena
         assert variant["properties"]["operation"]["enum"] == [operation["name"]]
         assert variant["properties"]["params"]["$ref"] == operation["params_schema"]
         assert operation["params_schema"].rsplit("/", 1)[1] in schemas
-    # The idempotency header is documented under the name the server reads
+    # The document's example order, sent as Swagger's "Try it out" sends it, is accepted
     post = doc["paths"]["/api/v1/jobs"]["post"]
+    example = post["requestBody"]["content"]["application/json"]["examples"]["order.create"]
+    request = {**example["value"], "instance": tenant.instance}
+    request["params"]["customer"]["domain"] = domain = new_domain()
+    request["params"]["admin"]["primary_email"] = f"ada@{domain}"
+    resp = api(tenant, "POST", "/jobs", json=request)
+    assert resp.status_code == 202, resp.text
+    assert tenant.wait(resp.json()["id"])["state"] == "succeeded"
+    # The idempotency header is documented under the name the server reads
     headers = {p["name"] for p in post["parameters"] if p["in"] == "header"}
     assert headers == {"Idempotency-Key"}
     page = requests.get(f"{tenant.stack.web}/api/v1/swagger", timeout=10)

@@ -3,12 +3,15 @@ operation's params model in the OpenAPI document."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import g
 from flask.blueprints import BlueprintSetupState
 from flask_openapi3 import APIBlueprint, Tag
-from flask_openapi3.models import Schema
+from flask_openapi3.models import Example, Schema
 
 from bss.jobs import ErrorResponse, job_create_schemas, operation_schemas
+from bss.operations import request_examples
 from web.deps import api_distributor
 
 bp = APIBlueprint(
@@ -30,6 +33,12 @@ def _document_operations(state: BlueprintSetupState) -> None:
         schemas = {**operation_schemas(), **job_create_schemas()}
         for name, schema in schemas.items():
             components[name] = Schema(**schema)
+
+
+def document_examples(app: Any) -> None:
+    """A runnable named example per operation on POST /jobs (Swagger's "Try it out")."""
+    body = app.paths["/api/v1/jobs"].post.requestBody.content["application/json"]
+    body.examples = {name: Example(**ex) for name, ex in request_examples().items()}
 
 
 @bp.before_request
