@@ -53,3 +53,8 @@ def instance_credentials(instance: Instance, *, vault: Vault, settings: Settings
         token_uri=settings.google_token_uri,
         scopes=instance.granted_scopes.split() or list(REQUIRED_SCOPES),
     )
+
+
+def token_uri(credentials: object) -> str:
+    """Where `credentials` refresh (user credentials and service accounts keep it apart)."""
+    return str(getattr(credentials, "token_uri", None) or getattr(credentials, "_token_uri", ""))

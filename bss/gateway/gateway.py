@@ -32,6 +32,7 @@ from bss.errors import (
     TransientGoogleError,
 )
 from bss.gateway import metrics
+from bss.gateway.credentials import token_uri
 from bss.gateway.errors import classify_http_error
 from bss.settings import Settings
 
@@ -291,11 +292,15 @@ class Gateway:
         except auth_exceptions.RefreshError as exc:
             raise refresh_error(exc, method) from exc
         except auth_exceptions.TransportError as exc:
-            raise TransientGoogleError(f"Token endpoint unreachable: {exc}", method=method) from exc
+            raise TransientGoogleError(
+                f"Google's token endpoint {token_uri(self._credentials)} did not answer: {exc}",
+                method=method,
+            ) from exc
         except NETWORK_ERRORS as exc:
             self._record(CallRecord("batch", None, type(exc).__name__, 0, 1))
             raise TransientGoogleError(
-                f"Network error calling Google ({type(exc).__name__})", method=method
+                f"Network error calling {self._settings.api_root(api)} ({type(exc).__name__})",
+                method=method,
             ) from exc
         return outcomes
 
@@ -324,11 +329,15 @@ class Gateway:
             raise err from exc
         except auth_exceptions.TransportError as exc:
             status, reason = None, "transport_error"
-            raise TransientGoogleError(f"Token endpoint unreachable: {exc}", method=method) from exc
+            raise TransientGoogleError(
+                f"Google's token endpoint {token_uri(self._credentials)} did not answer: {exc}",
+                method=method,
+            ) from exc
         except NETWORK_ERRORS as exc:
             status, reason = None, type(exc).__name__
             raise TransientGoogleError(
-                f"Network error calling Google ({type(exc).__name__})", method=method
+                f"Network error calling {self._settings.api_root(api)} ({type(exc).__name__})",
+                method=method,
             ) from exc
         finally:
             self._record(

@@ -20,6 +20,7 @@ from google_auth_oauthlib.flow import Flow
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
 from bss.errors import GoogleAuthorizationError, GoogleError, OAuthFlowError, TransientGoogleError
+from bss.gateway.credentials import token_uri
 from bss.gateway.gateway import refresh_error
 from bss.settings import Settings
 
@@ -138,7 +139,8 @@ def exchange_code(
         ) from None
     except requests.RequestException as exc:
         raise OAuthFlowError(
-            f"Google's token endpoint did not answer ({type(exc).__name__}).",
+            f"Google's token endpoint {settings.google_token_uri} did not answer "
+            f"({type(exc).__name__}).",
             reason="token_endpoint_unreachable",
         ) from None
     scope = token.get("scope") or ""
@@ -200,7 +202,8 @@ def revoke_token(*, settings: Settings, token: str) -> bool:
         )
     except requests.RequestException as exc:
         raise TransientGoogleError(
-            f"Google's revocation endpoint did not answer ({type(exc).__name__}).",
+            f"Google's revocation endpoint {settings.google_revoke_uri} did not answer "
+            f"({type(exc).__name__}).",
             method="oauth2.revoke",
         ) from None
     if resp.status_code == 200:
@@ -230,7 +233,8 @@ def refresh(credentials: Any) -> Refreshed:
         raise refresh_error(exc, "oauth2.token") from exc
     except auth_exceptions.TransportError as exc:
         raise TransientGoogleError(
-            f"Google's token endpoint did not answer ({type(exc).__name__}).",
+            f"Google's token endpoint {token_uri(credentials)} did not answer "
+            f"({type(exc).__name__}).",
             method="oauth2.token",
         ) from None
     expiry = credentials.expiry
