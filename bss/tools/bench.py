@@ -8,6 +8,7 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -45,6 +46,52 @@ def _order(n: int, tag: str) -> dict:
     }
 
 
+@dataclass
+class Stack:
+    """A throw-away local deployment: its settings, sandbox, web app and a demo API key."""
+
+    home: Path
+    settings: Settings
+    sandbox: str
+    base: str
+    api_key: str
+
+
+def start_stack(
+    sup: Supervisor,
+    home: Path,
+    *,
+    worker_processes: int,
+    worker_threads: int,
+    env: dict[str, str] | None = None,
+    quiet_sandbox: bool = False,
+) -> Stack:
+    """Sandbox, Redis, SQLite, the demo distributor and instance, web, workers and scheduler."""
+    port, sandbox_port = free_port(), free_port()
+    sandbox = f"http://127.0.0.1:{sandbox_port}"
+    quiet = ["--quiet"] if quiet_sandbox else []
+    proc = sup.python("sandbox", "-m", "bss.sandbox", "--port", str(sandbox_port), *quiet)
+    os.environ.update(
+        {
+            "BSS_HOME": str(home),
+            "REDIS_URL": sup.start_redis(port=free_port()),
+            "GOOGLE_SANDBOX_URL": sandbox,
+            "BSS_PUBLIC_BASE_URLS": f"http://127.0.0.1:{port}",
+            **(env or {}),
+        }
+    )
+    wait_http(f"{sandbox}/_sandbox/state", proc=proc)
+    settings = Settings()
+    migrate.upgrade(settings.database_url)
+    info = seed(settings, sandbox)
+    web = start_services(
+        sup, port=port, worker_processes=worker_processes, worker_threads=worker_threads
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_http(f"{base}/healthz", proc=web)
+    return Stack(home, settings, sandbox, base, info.api_key)
+
+
 def run_bench(
     *,
     jobs: int,
@@ -57,31 +104,15 @@ def run_bench(
     home = Path(tempfile.mkdtemp(prefix="bss-bench-"))
     sup = Supervisor(log_dir=home / "logs")
     try:
-        port, sandbox_port = free_port(), free_port()
-        sandbox = f"http://127.0.0.1:{sandbox_port}"
-        proc = sup.python("sandbox", "-m", "bss.sandbox", "--port", str(sandbox_port))
-        os.environ.update(
-            {
-                "BSS_HOME": str(home),
-                "REDIS_URL": sup.start_redis(port=free_port()),
-                "GOOGLE_SANDBOX_URL": sandbox,
-                "BSS_PUBLIC_BASE_URLS": f"http://127.0.0.1:{port}",
-            }
+        stack = start_stack(
+            sup, home, worker_processes=worker_processes, worker_threads=worker_threads
         )
-        wait_http(f"{sandbox}/_sandbox/state", proc=proc)
-        settings = Settings()
-        migrate.upgrade(settings.database_url)
-        info = seed(settings, sandbox)
+        settings, base = stack.settings, stack.base
         if google_latency:
             requests.post(
-                f"{sandbox}/_sandbox/latency", json={"seconds": google_latency}, timeout=10
+                f"{stack.sandbox}/_sandbox/latency", json={"seconds": google_latency}, timeout=10
             ).raise_for_status()
-        web = start_services(
-            sup, port=port, worker_processes=worker_processes, worker_threads=worker_threads
-        )
-        base = f"http://127.0.0.1:{port}"
-        wait_http(f"{base}/healthz", proc=web)
-        headers = {"Authorization": f"Bearer {info.api_key}"}
+        headers = {"Authorization": f"Bearer {stack.api_key}"}
         tag = uuid.uuid4().hex[:6]
 
         def submit(n: int) -> float:

@@ -35,22 +35,54 @@ def demo(port: int, sandbox_port: int, worker_threads: int) -> None:
 
 
 @main.command()
-@click.option("--jobs", default=200, show_default=True)
+@click.option(
+    "--scenario",
+    type=click.Choice(["throughput", "chaos"]),
+    default="throughput",
+    show_default=True,
+    help="throughput: customer.create jobs on a calm stack. chaos: order.create jobs while "
+    "workers are SIGKILLed, Redis is flushed and restarted and Google fails at random; "
+    "exits 1 when a job was lost, duplicated or misreported.",
+)
+@click.option("--jobs", default=None, type=int, help="Orders to submit [200; chaos: 1000].")
 @click.option("--concurrency", default=8, show_default=True, help="Concurrent API clients.")
-@click.option("--worker-processes", default=1, show_default=True)
+@click.option("--worker-processes", default=None, type=int, help="[1; chaos: 2]")
 @click.option("--worker-threads", default=8, show_default=True)
-@click.option("--google-latency", default=0.05, show_default=True, help="Seconds per Google call.")
+@click.option(
+    "--google-latency", default=0.05, show_default=True, help="throughput: seconds per Google call."
+)
+@click.option("--kills", default=64, show_default=True, help="chaos: workers to SIGKILL.")
+@click.option("--timeout", default=1500.0, show_default=True, help="chaos: seconds to wait.")
 def bench(
-    jobs: int, concurrency: int, worker_processes: int, worker_threads: int, google_latency: float
+    scenario: str,
+    jobs: int | None,
+    concurrency: int,
+    worker_processes: int | None,
+    worker_threads: int,
+    google_latency: float,
+    kills: int,
+    timeout: float,
 ) -> None:
     """Start a throw-away local stack, push JOBS orders through it, print the figures."""
+    _log_at(logging.WARNING)
+    if scenario == "chaos":
+        from bss.tools.chaos import run_chaos
+
+        ok = run_chaos(
+            orders=jobs or 1000,
+            concurrency=concurrency,
+            worker_processes=worker_processes or 2,
+            worker_threads=worker_threads,
+            kills=kills,
+            timeout=timeout,
+        )
+        sys.exit(0 if ok else 1)
     from bss.tools.bench import run_bench
 
-    _log_at(logging.WARNING)
     run_bench(
-        jobs=jobs,
+        jobs=jobs or 200,
         concurrency=concurrency,
-        worker_processes=worker_processes,
+        worker_processes=worker_processes or 1,
         worker_threads=worker_threads,
         google_latency=google_latency,
     )
