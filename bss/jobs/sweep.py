@@ -97,7 +97,12 @@ def sweep(
                     ),
                     col(Job.id).in_(resumed),
                     and_(col(Job.state) == JobState.RETRYING, col(Job.next_attempt_at) < stale),
-                    and_(col(Job.state) == JobState.RUNNING, col(Job.lease_expires_at) < now),
+                    and_(
+                        col(Job.state) == JobState.RUNNING,
+                        col(Job.lease_expires_at) < now,
+                        # once per BSS_RESEND_AFTER_SECONDS, not at every sweep until taken
+                        or_(col(Job.enqueued_at).is_(None), col(Job.enqueued_at) < stale),
+                    ),
                 )
             )
             .limit(limit)

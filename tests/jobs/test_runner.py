@@ -156,6 +156,22 @@ def test_the_sweep_resends_lost_messages_resumes_reauthenticated_jobs_and_webhoo
         assert "sweep" in kinds
 
 
+def test_a_job_whose_worker_died_is_sent_again_once_per_resend_interval(settings, tenant):
+    settings = settings.model_copy(update={"resend_after_seconds": 60})
+    orphan = submit(settings, tenant)
+    with session_scope(settings.database_url) as s:
+        job = s.get(Job, orphan)
+        job.state, job.lease_owner = JobState.RUNNING, "worker-killed"
+        job.lease_expires_at = utcnow() - timedelta(seconds=1)
+        job.enqueued_at = utcnow() - timedelta(minutes=5)
+        s.add(job)
+    first, again = [], []
+    sweep(settings, first.append)
+    # Its message now waits in the queue: the next sweeps leave it alone until it is overdue
+    sweep(settings, again.append)
+    assert orphan in first and orphan not in again
+
+
 def test_instance_status_is_unchanged_by_a_refused_job(settings, tenant):
     with pytest.raises(ValidationFailed):
         submit(settings, tenant, "subscription.change_seats", {"customer": "x", "seats": 0})
