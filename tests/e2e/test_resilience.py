@@ -111,6 +111,24 @@ def test_a_single_create_whose_answer_is_lost_reports_created(tenant, operation,
     assert len(calls(sandbox, method)) == 1
 
 
+def test_an_insert_google_applies_after_we_gave_up_is_reported_created(tenant):
+    sandbox, domain = tenant.stack.sandbox, new_domain()
+    latency = {"method": "reseller.customers.insert", "seconds": 4.5}
+    requests.post(f"{sandbox}/_sandbox/latency", json=latency, timeout=10).raise_for_status()
+    # Given Google applies the first insert 7.5 s late, after our 5 s timeout gave up on it
+    fault(sandbox, "reseller.customers.insert", kind="timeout", seconds=3)
+    try:
+        job = tenant.wait(submit(tenant, "customer.create", customer_params(domain)), timeout=90)
+    finally:
+        latency["seconds"] = 0
+        requests.post(f"{sandbox}/_sandbox/latency", json=latency, timeout=10)
+    # Then the retry's insert meets a 409 for the customer this job made, and says so
+    assert job["state"] == "succeeded", job
+    assert [c["status"] for c in calls(sandbox, "reseller.customers.insert")] == [200, 409]
+    assert job["result"]["created"] is True
+    assert len(customers(sandbox, domain)) == 1
+
+
 def test_what_existed_before_the_job_is_not_reported_as_created(tenant):
     sandbox, domain = tenant.stack.sandbox, new_domain()
     first = tenant.wait(submit(tenant, "order.create", order_params(domain)))
