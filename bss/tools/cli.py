@@ -11,11 +11,16 @@ import threading
 import click
 
 from bss.settings import get_settings
+from bss.tools import admin_cli
 
 
 @click.group()
 def main() -> None:
     """Google Workspace reseller provisioning: web, workers, scheduler, sandbox and tools."""
+
+
+for _group in admin_cli.COMMANDS:
+    main.add_command(_group)
 
 
 def _log_at(level: int) -> None:
@@ -154,109 +159,6 @@ def scheduler() -> None:
     )
 
 
-@main.group("api-keys")
-def api_keys() -> None:
-    """Billing API keys."""
-
-
-@api_keys.command("create")
-@click.argument("distributor")
-@click.option("--label", default="", help="What the key is for.")
-def api_keys_create(distributor: str, label: str) -> None:
-    """Create an API key for DISTRIBUTOR (its slug); the key is shown once."""
-    from bss.accounts import create_api_key, distributor_by_slug
-    from bss.db import session_scope
-
-    with session_scope(get_settings().database_url) as s:
-        key = create_api_key(s, distributor=distributor_by_slug(s, distributor), label=label)
-    click.echo(key)
-
-
-@api_keys.command("list")
-@click.argument("distributor")
-def api_keys_list(distributor: str) -> None:
-    """List DISTRIBUTOR's API keys (prefix, label, created, last used, revoked)."""
-    from bss.accounts import distributor_by_slug, list_api_keys
-    from bss.db import session_scope
-    from bss.models import iso
-
-    with session_scope(get_settings().database_url) as s:
-        for k in list_api_keys(s, distributor=distributor_by_slug(s, distributor)):
-            state = f"revoked {iso(k.revoked_at)}" if k.revoked_at else "active"
-            used = iso(k.last_used_at) or "never"
-            click.echo(
-                f"{k.id}\t{k.prefix}…\t{k.label or '-'}\t{iso(k.created_at)}\t{used}\t{state}"
-            )
-
-
-@api_keys.command("revoke")
-@click.argument("distributor")
-@click.argument("key")
-def api_keys_revoke(distributor: str, key: str) -> None:
-    """Revoke DISTRIBUTOR's API key KEY (its id or its prefix, as `list` shows them)."""
-    from bss.accounts import distributor_by_slug, revoke_api_key
-    from bss.db import session_scope
-    from bss.errors import BssError
-
-    try:
-        with session_scope(get_settings().database_url) as s:
-            k = revoke_api_key(s, distributor=distributor_by_slug(s, distributor), key_id=key)
-            click.echo(f"Revoked API key {k.id} ({k.prefix}…).")
-    except BssError as exc:
-        raise click.ClickException(exc.message) from exc
-
-
-@main.group()
-def webhooks() -> None:
-    """Webhooks to a distributor's billing system."""
-
-
-@webhooks.command("set")
-@click.argument("distributor")
-@click.argument("url")
-@click.option("--secret", default=None, help="Signing secret (default: a new one, shown once).")
-def webhooks_set(distributor: str, url: str, secret: str | None) -> None:
-    """Send DISTRIBUTOR's job and instance events to URL, signed with a secret."""
-    from bss.accounts import distributor_by_slug
-    from bss.crypto import vault_from_settings
-    from bss.db import session_scope
-    from bss.errors import BssError
-    from bss.notify import configure_webhook
-
-    settings = get_settings()
-    try:
-        with session_scope(settings.database_url) as s:
-            shown = configure_webhook(
-                s,
-                settings=settings,
-                distributor=distributor_by_slug(s, distributor),
-                vault=vault_from_settings(settings),
-                url=url,
-                secret=secret,
-            )
-    except BssError as exc:
-        raise click.ClickException(exc.message) from exc
-    click.echo(f"Webhook set. Signing secret (shown once): {shown}")
-
-
-@main.group()
-def distributors() -> None:
-    """Distributors (tenants)."""
-
-
-@distributors.command("create")
-@click.argument("name")
-@click.option("--slug", default=None)
-def distributors_create(name: str, slug: str | None) -> None:
-    """Create a distributor called NAME."""
-    from bss.accounts import create_distributor
-    from bss.db import session_scope
-
-    with session_scope(get_settings().database_url) as s:
-        d = create_distributor(s, name=name, slug=slug)
-        click.echo(f"Created distributor {d.slug}.")
-
-
 @main.group()
 def keys() -> None:
     """Secret-encryption keys."""
@@ -290,63 +192,6 @@ def keys_rotate() -> None:
         f"Done: {sum(counts.values())} secrets are under the first key; the other keys in "
         "BSS_SECRET_KEYS can now be removed."
     )
-
-
-@main.group()
-def users() -> None:
-    """Portal users."""
-
-
-@users.command("create")
-@click.argument("email")
-@click.option(
-    "--role",
-    type=click.Choice(["operator", "distributor_admin", "viewer"]),
-    default="operator",
-    show_default=True,
-)
-@click.option(
-    "--distributor",
-    default=None,
-    help="Slug of a distributor admin's distributor (a viewer's: read-only of it; else of all).",
-)
-@click.option("--name", default="", help="The user's name.")
-@click.option("--google-only", is_flag=True, help="No password: Sign in with Google only.")
-@click.option(
-    "--password-stdin", is_flag=True, help="Read the password from standard input (no prompt)."
-)
-def users_create(
-    email: str,
-    role: str,
-    distributor: str | None,
-    name: str,
-    google_only: bool,
-    password_stdin: bool,
-) -> None:
-    """Create a portal user with e-mail address EMAIL (the first one: an operator)."""
-    from bss.accounts import create_user, distributor_by_slug
-    from bss.db import session_scope
-    from bss.errors import BssError
-
-    password: str | None = None
-    if password_stdin:
-        # Click 8.5 deprecates get_text_stream and serves it from a module __getattr__ typed
-        # as returning object.
-        stream = click.get_text_stream("stdin")  # type: ignore[operator]
-        password = stream.readline().rstrip("\n")
-    elif not google_only:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
-        with session_scope(get_settings().database_url) as s:
-            d = distributor_by_slug(s, distributor) if distributor else None
-            user = create_user(
-                s, email=email, role=role, distributor=d, password=password, name=name
-            )
-            if role == "viewer" and d is not None:  # create_user keeps one only for admins
-                user.distributor_id = d.id
-            click.echo(f"Created {user.role} {user.email}.")
-    except BssError as exc:
-        raise click.ClickException(exc.message) from exc
 
 
 @main.command()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from click.testing import CliRunner
 
@@ -35,7 +37,10 @@ def test_the_api_keys_command_creates_lists_and_revokes(settings, tenant, monkey
         listed = runner.invoke(main, ["api-keys", "list", tenant.slug])
         assert "erp" in listed.output and "active" in listed.output
         assert made.output.strip() not in listed.output  # shown once, never again
-        key_id = listed.output.split("\t", 1)[0]
+        [listed_key] = json.loads(
+            runner.invoke(main, ["api-keys", "list", tenant.slug, "--json"]).output
+        )
+        key_id = str(listed_key["id"])
         revoked = runner.invoke(main, ["api-keys", "revoke", tenant.slug, key_id])
         assert revoked.exit_code == 0, revoked.output
         assert "revoked" in runner.invoke(main, ["api-keys", "list", tenant.slug]).output
