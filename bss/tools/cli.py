@@ -15,8 +15,16 @@ from bss.tools import admin_cli
 
 
 @click.group()
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Google Workspace reseller provisioning: web, workers, scheduler, sandbox and tools."""
+    if ctx.invoked_subcommand not in ("demo", "bench"):
+        # A demo running from this directory: its sandbox, Redis and URL, unless set here
+        from pathlib import Path
+
+        from bss.tools.demo import load_demo_env
+
+        load_demo_env(Path(os.environ.get("BSS_HOME", "var")))
 
 
 for _group in admin_cli.COMMANDS:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 import requests
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bss import migrate
 from bss.accounts import (
@@ -26,13 +26,13 @@ from bss.accounts import (
     set_password,
     user_by_email,
 )
-from bss.crypto import vault_from_settings
+from bss.crypto import hash_api_key, vault_from_settings
 from bss.db import session_scope
 from bss.errors import NotFound
 from bss.gateway import REQUIRED_SCOPES
 from bss.instances import create_instance, get_instance, redirect_uris, store_oauth_grant
 from bss.jobs import resume_waiting_jobs
-from bss.models import Distributor, InstanceStatus, UserRole, saved_id
+from bss.models import ApiKey, Distributor, InstanceStatus, UserRole, saved_id
 from bss.settings import Settings
 from bss.tools.processes import Supervisor, port_in_use, wait_http
 
@@ -41,6 +41,8 @@ DEMO_INSTANCE = "demo"
 DEMO_RESELLER = "demo-reseller.example"
 DEMO_ADMIN = f"admin@{DEMO_RESELLER}"
 DEMO_OPERATOR = "operator@platform.example"
+API_KEY_FILE = "demo-api-key"  # the demo's API key, encrypted with the secret keys
+DEMO_ENV_FILE = "demo.env"
 
 
 @dataclass
@@ -116,6 +118,52 @@ def _refresh_works(settings: Settings, client: dict[str, str], refresh_token: st
     return resp.status_code == 200
 
 
+def _demo_api_key(s: Session, settings: Settings, distributor: Distributor) -> str:
+    """The demo's API key, the same at every start: kept encrypted under BSS_HOME, and replaced
+    (the old one revoked) only when it no longer works."""
+    vault = vault_from_settings(settings)
+    kept = Path(settings.home) / API_KEY_FILE
+    if kept.exists():
+        key = vault.decrypt(kept.read_text().strip())
+        row = s.exec(select(ApiKey).where(ApiKey.key_hash == hash_api_key(key))).first()
+        if row is not None and row.distributor_id == distributor.id and row.revoked_at is None:
+            return key
+    revoke_api_keys(s, distributor=distributor, label="demo")
+    key = create_api_key(s, distributor=distributor, label="demo")
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text(vault.encrypt(key))
+    kept.chmod(0o600)
+    return key
+
+
+def write_demo_env(home: Path, env: dict[str, str]) -> Path:
+    """Where the running demo is (sandbox, Redis, public URL), for `bss` commands run from
+    another shell in this directory: they read it (see `load_demo_env`). No secrets."""
+    path = home / DEMO_ENV_FILE
+    keys = (
+        "GOOGLE_SANDBOX_URL",
+        "REDIS_URL",
+        "BSS_PUBLIC_BASE_URLS",
+        "BSS_WEBHOOK_ALLOWED_NETWORKS",
+    )
+    lines = ["# Written by `bss demo` while it runs; removed when it stops.\n"]
+    lines += [f"{k}={env[k]}\n" for k in keys if env.get(k)]
+    path.write_text("".join(lines))
+    return path
+
+
+def load_demo_env(home: Path) -> Path | None:
+    """Settings of a demo running from this directory, for what the environment does not set."""
+    path = home / DEMO_ENV_FILE
+    if not path.exists():
+        return None
+    for line in path.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.startswith("#"):
+            os.environ.setdefault(key.strip(), value.strip())
+    return path
+
+
 def seed(settings: Settings, sandbox: str) -> DemoInfo:
     """The demo distributor, its authenticated instance and a fresh API key (idempotent)."""
     vault = vault_from_settings(settings)
@@ -157,8 +205,7 @@ def seed(settings: Settings, sandbox: str) -> DemoInfo:
             # Jobs a previous run left waiting for the instance are queued again (the sweep
             # sends their messages).
             resume_waiting_jobs(s, saved_id(instance))
-        revoke_api_keys(s, distributor=distributor, label="demo")
-        api_key = create_api_key(s, distributor=distributor, label="demo")
+        api_key = _demo_api_key(s, settings, distributor)
         # The demo reseller's admin, so Sign in with Google works for it too.
         password = _portal_user(
             s,
@@ -245,6 +292,7 @@ def run_demo(settings: Settings, *, port: int, sandbox_port: int, worker_threads
         info = seed(settings, sandbox)
         web = start_services(sup, port=port, worker_threads=worker_threads)
         wait_http(f"http://127.0.0.1:{port}/healthz", proc=web)
+        write_demo_env(home, env)
         _print_banner(info, home, metrics_port)
         while not stop.wait(1.0):
             if dead := sup.dead():
@@ -252,6 +300,7 @@ def run_demo(settings: Settings, *, port: int, sandbox_port: int, worker_threads
                 break
     finally:
         click.echo("Stopping…")
+        (home / DEMO_ENV_FILE).unlink(missing_ok=True)
         sup.stop_all()
 
 
@@ -306,7 +355,10 @@ def _print_banner(info: DemoInfo, home: Path, metrics_port: int) -> None:
         f"  Metrics:      {base}/metrics   (workers: http://127.0.0.1:{metrics_port}/metrics)\n"
         f"  Sandbox:      {info.sandbox_url}/_sandbox/   (the stand-in for Google)\n"
         f"  Logs:         {home / 'logs'}\n\n"
-        f"  API key (shown once): {info.api_key}\n\n"
+        f"  API key:      {info.api_key}\n"
+        f"                (kept encrypted in {home / API_KEY_FILE}: the same at every start)\n"
+        f"  Other shells: `bss` commands run here find this demo through {home / DEMO_ENV_FILE}\n"
+        "                (e.g. `bss instances list`, `bss doctor demo/demo`)\n\n"
         "Submit an order:\n\n"
         f"{curl_example(base, info.api_key)}\n"
     )

@@ -17,6 +17,7 @@ CLIENT_ID = "123456789012-abcdefghij.apps.googleusercontent.com"
 @pytest.fixture
 def bss(settings, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("BSS_HOME", str(settings.home))
     monkeypatch.setenv("BSS_SECRET_KEYS", settings.secret_keys)
     monkeypatch.setenv("BSS_PUBLIC_BASE_URLS", "https://portal.example")
     get_settings.cache_clear()

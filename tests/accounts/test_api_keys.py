@@ -28,6 +28,7 @@ def test_api_keys_are_listed_and_revoked_one_at_a_time(settings, tenant):
 
 def test_the_api_keys_command_creates_lists_and_revokes(settings, tenant, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("BSS_HOME", str(settings.home))
     monkeypatch.setenv("BSS_SECRET_KEYS", settings.secret_keys)
     get_settings.cache_clear()
     try:
