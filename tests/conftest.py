@@ -31,6 +31,8 @@ pytest_plugins = ["tests.support.portal", "tests.support.dashboard"]
 ROOT = Path(__file__).resolve().parent.parent
 # Debian's chromium: Playwright cannot download its own browser here.
 CHROMIUM = "/usr/bin/chromium"
+# Shaped like the Client IDs Google issues (instances refuse any other shape).
+CLIENT_ID = "123456789012-abcdefghijklmnopqrstuvwxyz012345.apps.googleusercontent.com"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -140,7 +142,12 @@ def tenant(settings: Settings) -> Distributor:
     with session_scope(settings.database_url) as s:
         d = create_distributor(s, name=f"Dist {uuid.uuid4().hex[:8]}")
         inst = create_instance(
-            s, vault=vault, distributor=d, name="main", client_id="cid", client_secret="csecret"
+            s,
+            vault=vault,
+            distributor=d,
+            name="main",
+            client_id=CLIENT_ID,
+            client_secret="csecret",
         )
         inst.status = InstanceStatus.AUTHENTICATED
         inst.refresh_token_enc = vault.encrypt("1//refresh")

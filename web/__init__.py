@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from bss.broker import make_broker, send_job
 from bss.crypto import vault_from_settings
 from bss.settings import Settings, get_settings
-from web import api, bodies, dashboard, errors, limits, ops, portal, security
+from web import api, bodies, dashboard, errors, layout, limits, ops, portal, security
 
 
 def create_app(settings: Settings | None = None, *, test_config: dict[str, Any] | None = None):
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, *, test_config: dict[str, Any] 
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     dashboard.init_app(app)
+    layout.init_app(app)
     errors.register(app)
 
     @app.get("/", doc_ui=False)

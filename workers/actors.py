@@ -19,6 +19,7 @@ from bss.broker import (
 )
 from bss.crypto import vault_from_settings
 from bss.gateway import token_cache_from_settings
+from bss.instances import token_refresh_recorder
 from bss.jobs import JobRunner
 from bss.notify import deliver
 from bss.settings import get_settings
@@ -36,7 +37,10 @@ def _runner() -> JobRunner:
         vault=vault,
         resend=lambda job_id, delay_ms: send_job(broker, job_id, delay_ms=delay_ms),
         notify=lambda delivery_id: send_webhook(broker, delivery_id),
-        token_cache=token_cache_from_settings(settings, vault),
+        # Each refresh is recorded on the instance, for the health the portal shows.
+        token_cache=token_cache_from_settings(
+            settings, vault, on_refresh=token_refresh_recorder(settings.database_url)
+        ),
     )
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,9 +25,15 @@ from bss.crypto import Vault
 from bss.gateway import metrics
 from bss.settings import Settings
 
+log = logging.getLogger(__name__)
+
 KEY_PREFIX = "bss:token"
 # Long enough for one refresh round-trip at the token endpoint, with its socket timeout.
 LOCK_SECONDS = 60
+
+# Told (instance id, naive-UTC expiry) after each refresh, so that whoever shows an instance's
+# health (kept by the instances wing, above this one) sees what the workers obtained.
+OnRefresh = Callable[[int, datetime | None], None]
 
 
 def fingerprint(*parts: str | None) -> str:
@@ -36,10 +44,18 @@ def fingerprint(*parts: str | None) -> str:
 class TokenCache:
     """Access tokens in Redis, encrypted, until `margin_seconds` before they expire."""
 
-    def __init__(self, redis: Any, vault: Vault, *, margin_seconds: float = 300) -> None:
+    def __init__(
+        self,
+        redis: Any,
+        vault: Vault,
+        *,
+        margin_seconds: float = 300,
+        on_refresh: OnRefresh | None = None,
+    ) -> None:
         self.redis = redis
         self.vault = vault
         self.margin_seconds = margin_seconds
+        self.on_refresh = on_refresh
 
     def _key(self, instance_id: int, grant: str) -> str:
         return f"{KEY_PREFIX}:{instance_id}:{grant}"
@@ -65,6 +81,15 @@ class TokenCache:
             return
         value = self.vault.encrypt(json.dumps({"token": token, "expiry": epoch}))
         self.redis.set(self._key(instance_id, grant), value, ex=ttl)
+
+    def refreshed(self, instance_id: int, expiry: datetime | None) -> None:
+        """Tell `on_refresh` about a new token; its failure never fails the job that refreshed."""
+        if self.on_refresh is None:
+            return
+        try:
+            self.on_refresh(instance_id, expiry)
+        except Exception:  # bookkeeping: the token itself is good
+            log.warning("instance %s: the refresh was not recorded", instance_id, exc_info=True)
 
     def drop(self, instance_id: int, grant: str) -> None:
         """Forget the grant's token (it was refused)."""
@@ -132,17 +157,25 @@ class CachedCredentials(ga_credentials.Credentials):
             self.token, self.expiry = self._inner.token, self._inner.expiry
             if self.token:
                 self._cache.put(self._instance_id, self._grant, self.token, self.expiry)
+                self._cache.refreshed(self._instance_id, self.expiry)
         finally:
             # The lock may have expired meanwhile: then there is nothing to release.
             with contextlib.suppress(LockError):
                 lock.release()
 
 
-def token_cache_from_settings(settings: Settings, vault: Vault) -> TokenCache | None:
+def token_cache_from_settings(
+    settings: Settings, vault: Vault, *, on_refresh: OnRefresh | None = None
+) -> TokenCache | None:
     """The shared token cache on REDIS_URL (None without Redis: each job then refreshes)."""
     if not settings.redis_url:
         return None
     import redis
 
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
-    return TokenCache(client, vault, margin_seconds=settings.token_refresh_margin_seconds)
+    return TokenCache(
+        client,
+        vault,
+        margin_seconds=settings.token_refresh_margin_seconds,
+        on_refresh=on_refresh,
+    )

@@ -1,8 +1,9 @@
 """A distributor's connections to Google: the instance registry (credentials encrypted, status),
-Authenticate Instance (the consent pop-up and its callback), service accounts with domain-wide
-delegation, and the health check (`doctor`). An instance that works again does not resume its
-jobs itself: that is the jobs wing's (`bss.jobs.resume_waiting_jobs`), called by whoever
-changed it, and by the sweep."""
+the rules its fields follow (a slug for a name, Google's shape for a Client ID), Authenticate
+Instance (the consent pop-up and its callback), service accounts with domain-wide delegation, the
+health check (`doctor`) and the token refreshes the workers record. An instance that works again
+does not resume its jobs itself: that is the jobs wing's (`bss.jobs.resume_waiting_jobs`), called
+by whoever changed it, and by the sweep."""
 
 from bss.instances.authenticate import (
     SCOPE_PURPOSES,
@@ -13,6 +14,7 @@ from bss.instances.authenticate import (
     start_authentication,
 )
 from bss.instances.doctor import check_instance
+from bss.instances.fields import client_id_problem, name_problem, suggested_name
 from bss.instances.registry import (
     OAUTH_CALLBACK_PATH,
     add_instance,
@@ -30,6 +32,7 @@ from bss.instances.service_accounts import (
     key_summary,
     verify_service_account,
 )
+from bss.instances.token_health import record_token_refresh, token_refresh_recorder
 
 __all__ = [
     "OAUTH_CALLBACK_PATH",
@@ -37,6 +40,7 @@ __all__ = [
     "add_instance",
     "callback_redirect_uri",
     "check_instance",
+    "client_id_problem",
     "configure_service_account",
     "create_instance",
     "disconnect",
@@ -46,10 +50,14 @@ __all__ = [
     "key_summary",
     "mark_needs_reauth",
     "missing_scopes",
+    "name_problem",
+    "record_token_refresh",
     "redirect_uris",
     "set_enabled",
     "start_authentication",
     "store_oauth_grant",
+    "suggested_name",
+    "token_refresh_recorder",
     "update_instance",
     "verify_service_account",
 ]

@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 from bss.accounts import distributor_by_slug
 from bss.crypto import Vault
 from bss.errors import GoogleError, NotFound, ValidationFailed
+from bss.instances.fields import client_id_problem, name_problem
 from bss.models import Distributor, Instance, InstanceMode, InstanceStatus, saved_id, utcnow
 from bss.notify import record_event
 
@@ -31,6 +32,45 @@ def get_instance(session: Session, *, distributor_id: int | None, name: str) -> 
     return found
 
 
+def instance_problems(
+    session: Session,
+    *,
+    distributor_id: int,
+    name: str,
+    client_id: str,
+    has_client_secret: bool,
+    mode: str,
+    instance_id: int | None = None,
+) -> list[dict[str, str]]:
+    """Every field of an instance that cannot be saved as given, with why (empty: it can)."""
+    problems = []
+    if problem := name_problem(name):
+        problems.append({"field": "name", "problem": problem})
+    elif _name_taken(session, distributor_id=distributor_id, name=name, instance_id=instance_id):
+        problems.append(
+            {
+                "field": "name",
+                "problem": f"this distributor has an instance named {name!r} already; "
+                "choose another name.",
+            }
+        )
+    if mode not in tuple(InstanceMode):
+        modes = " or ".join(repr(m.value) for m in InstanceMode)
+        problems.append({"field": "mode", "problem": f"{mode!r} is not a mode: use {modes}."})
+    elif mode == InstanceMode.OAUTH:
+        if problem := client_id_problem(client_id):
+            problems.append({"field": "client_id", "problem": problem})
+        if not has_client_secret:
+            problems.append({"field": "client_secret", "problem": "required."})
+    return problems
+
+
+def _refuse(problems: list[dict[str, str]]) -> None:
+    if problems:
+        listed = " ".join(f"{p['field']}: {p['problem']}" for p in problems)
+        raise ValidationFailed(f"The instance was not saved. {listed}", details=problems)
+
+
 def create_instance(
     session: Session,
     *,
@@ -41,22 +81,25 @@ def create_instance(
     client_secret: str,
     mode: str = InstanceMode.OAUTH,
 ) -> Instance:
-    """A new instance; its client secret is stored encrypted."""
-    problems = []
-    if not name.strip():
-        problems.append({"field": "name", "problem": "required"})
-    if mode == InstanceMode.OAUTH and not client_id.strip():
-        problems.append({"field": "client_id", "problem": "required"})
-    if mode == InstanceMode.OAUTH and not client_secret.strip():
-        problems.append({"field": "client_secret", "problem": "required"})
-    if problems:
-        raise ValidationFailed("The instance is incomplete.", details=problems)
+    """A new instance, refused (ValidationFailed, every bad field listed) unless its name is a
+    free slug and, in OAuth mode, its Client ID looks like Google's; the secret is encrypted."""
+    name, client_id, client_secret = name.strip(), client_id.strip(), client_secret.strip()
+    _refuse(
+        instance_problems(
+            session,
+            distributor_id=saved_id(distributor),
+            name=name,
+            client_id=client_id,
+            has_client_secret=bool(client_secret),
+            mode=mode,
+        )
+    )
     instance = Instance(
         distributor_id=saved_id(distributor),
-        name=name.strip(),
+        name=name,
         mode=mode,
-        client_id=client_id.strip(),
-        client_secret_enc=vault.encrypt(client_secret.strip()) if client_secret else None,
+        client_id=client_id,
+        client_secret_enc=vault.encrypt(client_secret) if client_secret else None,
     )
     session.add(instance)
     session.flush()
@@ -86,17 +129,13 @@ def store_oauth_grant(
     session.add(instance)
 
 
-def _check_name(
+def _name_taken(
     session: Session, *, distributor_id: int, name: str, instance_id: int | None
-) -> None:
+) -> bool:
     taken = session.exec(
         select(Instance).where(Instance.distributor_id == distributor_id, Instance.name == name)
     ).first()
-    if taken is not None and taken.id != instance_id:
-        raise ValidationFailed(
-            f"An instance named {name!r} exists already.",
-            details=[{"field": "name", "problem": "taken"}],
-        )
+    return taken is not None and taken.id != instance_id
 
 
 def add_instance(
@@ -109,12 +148,7 @@ def add_instance(
     client_secret: str,
     mode: str,
 ) -> Instance:
-    """A new instance from the portal's form: like create_instance, with a unique name."""
-    if mode not in tuple(InstanceMode):
-        raise ValidationFailed(
-            f"Unknown mode {mode!r}.", details=[{"field": "mode", "problem": "unknown"}]
-        )
-    _check_name(session, distributor_id=saved_id(distributor), name=name.strip(), instance_id=None)
+    """A new instance from the portal's form (the mode chosen there): see create_instance."""
     return create_instance(
         session,
         vault=vault,
@@ -139,18 +173,17 @@ def update_instance(
     """Edit an instance; an empty `client_secret` keeps the stored one. Returns notes for the
     user: a new Client ID (or mode) invalidates the grant, which then needs authenticating."""
     name, client_id, client_secret = name.strip(), client_id.strip(), (client_secret or "").strip()
-    problems = []
-    if not name:
-        problems.append({"field": "name", "problem": "required"})
-    if mode not in tuple(InstanceMode):
-        problems.append({"field": "mode", "problem": "unknown"})
-    if mode == InstanceMode.OAUTH and not client_id:
-        problems.append({"field": "client_id", "problem": "required"})
-    if mode == InstanceMode.OAUTH and not client_secret and not instance.client_secret_enc:
-        problems.append({"field": "client_secret", "problem": "required"})
-    if problems:
-        raise ValidationFailed("The instance is incomplete.", details=problems)
-    _check_name(session, distributor_id=instance.distributor_id, name=name, instance_id=instance.id)
+    _refuse(
+        instance_problems(
+            session,
+            distributor_id=instance.distributor_id,
+            name=name,
+            client_id=client_id,
+            has_client_secret=bool(client_secret or instance.client_secret_enc),
+            mode=mode,
+            instance_id=instance.id,
+        )
+    )
     notes = []
     if client_id != instance.client_id or mode != instance.mode:
         # A refresh token belongs to the client that obtained it.

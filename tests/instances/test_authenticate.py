@@ -194,7 +194,11 @@ def test_a_state_started_for_another_instance_configuration(portal, google, data
     # When the instance's Client ID is changed before Google's answer comes back
     resp = portal.post(
         f"/portal/instances/{instance_id}/edit",
-        {"name": "main", "mode": "oauth", "client_id": "other-client.apps.googleusercontent.com"},
+        {
+            "name": "main",
+            "mode": "oauth",
+            "client_id": "123456789012-otherclient.apps.googleusercontent.com",
+        },
     )
     assert resp.status_code == 302
     assert "another instance" in failed(finish(portal, callback), "state_other_instance")

@@ -61,7 +61,7 @@ def test_idempotency_keys_belong_to_one_distributor(settings, tenant):
             vault=vault_from_settings(settings),
             distributor=other,
             name="main",
-            client_id="c",
+            client_id="123456789012-abcdefghijklmnopqrstuvwxyz012345.apps.googleusercontent.com",
             client_secret="s",
         )
     mine, _ = submit(settings, tenant, idempotency_key="shared-key")

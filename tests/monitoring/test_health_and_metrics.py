@@ -60,7 +60,7 @@ def test_metrics_show_jobs_by_state_and_the_queue_behind_them(ops_settings):
             vault=vault_from_settings(ops_settings),
             distributor=d,
             name="main",
-            client_id="c",
+            client_id="123456789012-abcdefghijklmnopqrstuvwxyz012345.apps.googleusercontent.com",
             client_secret="s",
         )
     broker = make_broker(ops_settings)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from flask import Flask, abort, request
 
-from bss.models import UserRole, iso
+from bss.models import UserRole
 from web.dashboard import audit, instances, job_detail, jobs, old_links, overview
 from web.dashboard.access import can_act, scope_of
-from web.dashboard.common import REFRESH_SECONDS, ago, duration
+from web.dashboard.common import REFRESH_SECONDS
 from web.portal.access import current_user
 
 BLUEPRINTS = (overview, jobs, job_detail, instances, audit, old_links)
@@ -23,9 +23,6 @@ def init_app(app: Flask) -> None:
     """Register the dashboard's pages."""
     for module in BLUEPRINTS:
         app.register_blueprint(module.bp)
-    app.add_template_filter(ago, "ago")
-    app.add_template_filter(duration, "duration")
-    app.add_template_filter(iso, "iso")
 
     @app.before_request
     def _viewers_only_look() -> None:

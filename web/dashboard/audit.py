@@ -19,6 +19,21 @@ bp = Blueprint("dashboard_audit", __name__, url_prefix="/dashboard")
 PAGE_SIZE = 100
 
 
+@bp.app_template_filter("for_people")
+def for_people(value: Any) -> str:
+    """A detail of an audit entry as a person reads it, not as Python prints it: lists
+    comma-separated, yes / no, — for nothing, a mapping as `key: value` pairs."""
+    if value is None or (isinstance(value, str | list | tuple | dict) and not value):
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {for_people(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(for_people(v) for v in value)
+    return str(value)
+
+
 def _context() -> dict[str, Any]:
     visible = scope()
     before = (request.args.get("before") or "").strip()

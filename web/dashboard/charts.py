@@ -9,13 +9,37 @@ from markupsafe import Markup, escape
 from bss.monitoring import Bucket
 
 WIDTH, HEIGHT, PAD = 600, 170, 28
+# The pages' one time format, to the minute: the day chart spans two dates.
+AXIS_FORMAT = "%Y-%m-%d %H:%M UTC"
 
 
 def _label(bucket: Bucket, fmt: str) -> str:
     return bucket.start.strftime(fmt)
 
 
-def throughput_chart(buckets: Sequence[Bucket], *, title: str, fmt: str = "%H:%M") -> Markup:
+def _axis(buckets: Sequence[Bucket], step: float, fmt: str) -> list[str]:
+    """Ticks and times under the bars: where the window starts, its middle, and where it ends,
+    each with its date and zone (the day chart spans two dates)."""
+    if not buckets:
+        return []
+    n = len(buckets)
+    ticks = [(0, buckets[0].start, "start")]
+    if n > 2:
+        ticks.append((n // 2, buckets[n // 2].start, "middle"))
+    if n > 1:
+        ticks.append((n, buckets[-1].start + (buckets[1].start - buckets[0].start), "end"))
+    out = []
+    for i, when, anchor in ticks:
+        x = PAD + i * step
+        out.append(
+            f'<line x1="{x:.1f}" y1="{HEIGHT - PAD}" x2="{x:.1f}" y2="{HEIGHT - PAD + 4}" '
+            f'stroke="#9aa5b1"/><text class="axis" x="{x:.1f}" y="{HEIGHT - 8}" font-size="10" '
+            f'fill="#52606d" text-anchor="{anchor}">{escape(when.strftime(fmt))}</text>'
+        )
+    return out
+
+
+def throughput_chart(buckets: Sequence[Bucket], *, title: str, fmt: str = AXIS_FORMAT) -> Markup:
     """Stacked bars of jobs succeeded and failed per interval, with the failure rate as a line."""
     n = max(len(buckets), 1)
     top = max((b.succeeded + b.failed for b in buckets), default=0) or 1
@@ -62,12 +86,6 @@ def throughput_chart(buckets: Sequence[Bucket], *, title: str, fmt: str = "%H:%M
     for point in rate_points if len(rate_points) == 1 else ():
         x, y = point.split(",")
         parts.append(f'<circle class="failure-rate" cx="{x}" cy="{y}" r="2.5" fill="#9b1c1c"/>')
-    if buckets:
-        parts.append(
-            f'<text x="{PAD}" y="{HEIGHT - 8}" font-size="10" fill="#52606d">'
-            f"{escape(_label(buckets[0], fmt))}</text>"
-            f'<text x="{WIDTH - PAD}" y="{HEIGHT - 8}" font-size="10" fill="#52606d" '
-            f'text-anchor="end">{escape(_label(buckets[-1], fmt))}</text>'
-        )
+    parts += _axis(buckets, step, fmt)
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 (every interpolated text above is escaped)

@@ -1,13 +1,11 @@
-"""Helpers the dashboard's pages share: the broker's Redis, time formatting, redaction."""
+"""Helpers the dashboard's pages share: the broker's Redis, redaction."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import redis
 
-from bss.models import utcnow
 from web.deps import settings
 
 # Keys whose values a page never shows, wherever they appear in a request or an output.
@@ -21,13 +19,12 @@ def redis_client() -> redis.Redis:
 
 
 def redacted(value: Any) -> Any:
-    """`value` with anything under a secret-looking key replaced (a second line of defence:
-    jobs store their secrets apart, encrypted)."""
+    """`value` with the secrets under secret-looking keys replaced (a second line of defence:
+    jobs store their secrets apart, encrypted). Flags and blanks under such keys stay as they
+    are: `password_generated: true` tells what happened, and tells nothing of the password."""
     if isinstance(value, dict):
         return {
-            k: REDACTED
-            if any(w in str(k).lower() for w in SECRET_WORDS) and v not in (None, "", False)
-            else redacted(v)
+            k: _secret(v) if any(w in str(k).lower() for w in SECRET_WORDS) else redacted(v)
             for k, v in value.items()
         }
     if isinstance(value, list):
@@ -35,27 +32,12 @@ def redacted(value: Any) -> Any:
     return value
 
 
-def ago(when: datetime | float | None) -> str:
-    """ "12s ago", "3m ago", "2h ago", "4d ago" (or "" for nothing)."""
-    if when is None:
-        return ""
-    seconds = (
-        utcnow().timestamp() - when
-        if isinstance(when, int | float)
-        else (utcnow() - when).total_seconds()
-    )
-    return f"{duration(max(seconds, 0))} ago"
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 172800:
-        return f"{seconds / 3600:.0f}h"
-    return f"{seconds / 86400:.0f}d"
+def _secret(value: Any) -> Any:
+    """A value under a secret-looking key: every string or number in it replaced."""
+    if value is None or value == "" or isinstance(value, bool):
+        return value
+    if isinstance(value, dict):
+        return {k: _secret(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_secret(v) for v in value]
+    return REDACTED

@@ -1,5 +1,5 @@
-"""Job detail: the request, steps and checkpoints, attempts, Google calls, the error and its
-hint, webhook deliveries; retry and cancel."""
+"""Job detail: the state, error, result and steps on top; the attempts (numbered across retries),
+webhook deliveries; the request, Google calls and raw timeline folded away; retry and cancel."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ from bss.errors import InvalidState, ValidationFailed
 from bss.models import Distributor, Instance, Job, JobEvent, WebhookDelivery
 from bss.operations import get_operation
 from web.dashboard.access import actor, job_or_404
+from web.dashboard.attempts import attempt_rows, google_calls
 from web.dashboard.common import redacted
 from web.deps import db
 from web.portal.access import sign_in_required
 
 bp = Blueprint("dashboard_job", __name__, url_prefix="/dashboard")
+# A step's one-line summary stops here; the whole checkpoint is one click away.
+GIST_WIDTH = 160
 
 
 def _steps(job: Job) -> list[dict[str, Any]]:
@@ -28,30 +31,30 @@ def _steps(job: Job) -> list[dict[str, Any]]:
     except ValidationFailed:  # an operation since removed: show what was recorded
         names = []
     names += [n for n in checkpoint if n not in names]
+    shown = {n: redacted(out) for n, out in checkpoint.items()}
     return [
-        {"name": n, "done": n in checkpoint, "output": redacted(checkpoint.get(n))} for n in names
+        {"name": n, "done": n in shown, "output": shown.get(n), "gist": _gist(shown.get(n))}
+        for n in names
     ]
 
 
-def _attempts(events: list[JobEvent]) -> list[dict[str, Any]]:
-    """One line per attempt: who ran it, when, its Google calls and how it ended."""
-    attempts: list[dict[str, Any]] = []
-    for e in events:
-        if e.kind == "state" and e.data.get("state") == "running" and "attempt" in e.data:
-            attempts.append(
-                {
-                    "number": e.data["attempt"],
-                    "at": e.at,
-                    "message": e.message,
-                    "calls": 0,
-                    "outcome": None,
-                }
-            )
-        elif attempts and e.kind == "google_call":
-            attempts[-1]["calls"] += 1
-        elif attempts and e.kind == "state" and attempts[-1]["outcome"] is None:
-            attempts[-1]["outcome"] = e.message
-    return attempts
+def _plain(value: Any) -> str:
+    if isinstance(value, list):
+        return f"{len(value)} item{'s' if len(value) != 1 else ''}"
+    if isinstance(value, dict):
+        return "{…}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "—" if value is None else str(value)
+
+
+def _gist(output: Any) -> str:
+    """A step's checkpoint in one line: its plain values, and how many items its lists hold."""
+    if isinstance(output, dict):
+        text = " · ".join(f"{k}: {_plain(v)}" for k, v in output.items())
+    else:
+        text = "" if output is None else _plain(output)
+    return text if len(text) <= GIST_WIDTH else text[: GIST_WIDTH - 1] + "…"
 
 
 def _context(job: Job) -> dict[str, Any]:
@@ -66,6 +69,7 @@ def _context(job: Job) -> dict[str, Any]:
             .order_by(col(WebhookDelivery.created_at))
         )
     )
+    attempts = attempt_rows(events)
     return {
         "job": job,
         "instance": session.get(Instance, job.instance_id),
@@ -74,8 +78,10 @@ def _context(job: Job) -> dict[str, Any]:
         "result": redacted(job.result),
         "error": redacted(job.error),
         "steps": _steps(job),
-        "attempts": _attempts(events),
-        "calls": [e for e in events if e.kind == "google_call"],
+        "attempts": attempts,
+        "attempt_count": sum(1 for a in attempts if a["kind"] == "attempt"),
+        "retried": any(a.get("retry") for a in attempts),
+        "calls": google_calls(events),
         "events": [
             {"at": e.at, "kind": e.kind, "message": e.message, "data": redacted(e.data)}
             for e in events

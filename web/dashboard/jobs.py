@@ -24,6 +24,7 @@ from bss.jobs import (
 from bss.models import Distributor, Instance, Job, JobState, utcnow
 from bss.operations import OPERATIONS
 from web.dashboard.access import actor, scope
+from web.dashboard.attempts import attempt_counts
 from web.deps import db
 from web.portal.access import sign_in_required
 
@@ -129,6 +130,8 @@ def _rows_context() -> dict[str, Any]:
         "cursor": cursor,
         "instance_names": instance_names,
         "distributor_names": distributor_names,
+        # retries included, as the job's page counts them (the job's own counter restarts)
+        "attempt_counts": attempt_counts(db(), [j.id for j in rows]),
         "filters": filter_args(request.args),
         "search": search,
     }

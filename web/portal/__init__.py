@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, redirect, url_for
 from flask_wtf.csrf import CSRFProtect
 
 from bss.accounts import session_secret
@@ -38,3 +38,9 @@ def init_app(app: Flask, *, csrf_exempt: Iterable[Blueprint] = ()) -> None:
     for module in (auth, instances, instance_actions, callback, api_access):
         app.register_blueprint(module.bp)
     app.context_processor(lambda: {"current_user": current_user()})
+    # Pages link the SVG icon; browsers (and tabs on a JSON answer) still ask for this path.
+    app.add_url_rule(
+        "/favicon.ico",
+        "favicon",
+        lambda: redirect(url_for("static", filename="favicon.svg"), 301),
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from wtforms.fields.choices import SelectChoice
@@ -51,6 +52,14 @@ APIS_TO_ENABLE = [
 ]
 
 
+FIELD_LABELS = {
+    "name": "System Name",
+    "mode": "Mode",
+    "client_id": "Client ID",
+    "client_secret": "Client Secret",
+}
+
+
 @dataclass
 class Health:
     """What the health panel shows."""
@@ -87,6 +96,16 @@ def health_of(instance: Instance) -> Health:
         checked_at=record.checked_at if record and record.results else None,
         checks=list(record.results) if record else [],
     )
+
+
+def google_setup() -> dict[str, Any]:
+    """What the "Set up at Google" steps show: the Authorized redirect URI for each public base
+    URL, the APIs to enable, the scopes to grant (needed before the Client ID exists)."""
+    return {
+        "redirect_uris": redirect_uris(settings().base_urls),
+        "apis": APIS_TO_ENABLE,
+        "scopes": [(s, SCOPE_PURPOSES[s]) for s in REQUIRED_SCOPES],
+    }
 
 
 @bp.get("/")
@@ -150,7 +169,12 @@ def new_instance():
     elif request.method == "POST":
         errors = _form_errors(form)
     return render_template(
-        "portal/instance_form.html", form=form, instance=None, errors=errors, user=user
+        "portal/instance_form.html",
+        form=form,
+        instance=None,
+        errors=errors,
+        user=user,
+        **google_setup(),
     ), (422 if errors else 200)
 
 
@@ -208,10 +232,8 @@ def show_instance(instance_id: int):
         instance=instance,
         distributor=distributor,
         health=health_of(instance),
-        redirect_uris=redirect_uris(settings().base_urls),
         redirect_uri_here=here,
-        apis=APIS_TO_ENABLE,
-        scopes=[(s, SCOPE_PURPOSES[s]) for s in REQUIRED_SCOPES],
+        **google_setup(),
         dwd_scopes=",".join(REQUIRED_SCOPES),
         key=key_summary(vault(), instance),
         action=ActionForm(),
@@ -228,14 +250,15 @@ def instance_health(instance_id: int):
 
 
 def _problems(exc: ValidationFailed) -> list[str]:
+    """One line per bad field, in the form's words; the summary only when no field is named
+    (it repeats the fields' problems)."""
     details = exc.details if isinstance(exc.details, list) else []
-    fields = {"name": "System Name", "client_id": "Client ID", "client_secret": "Client Secret"}
     listed = [
-        f"{fields.get(d.get('field'), d.get('field'))}: {d.get('problem')}"
+        f"{FIELD_LABELS.get(d.get('field'), d.get('field'))}: {d.get('problem')}"
         for d in details
         if isinstance(d, dict)
     ]
-    return [exc.message, *listed]
+    return listed or [exc.message]
 
 
 def _form_errors(form: InstanceForm | ServiceAccountForm) -> list[str]:

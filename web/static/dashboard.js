@@ -1,4 +1,5 @@
-// The dashboard refreshes its live part in place: filters, form input and scroll stay as they are.
+// The dashboard refreshes its live part in place: filters, form input, scroll and the sections a
+// reader unfolded (<details> with an id) stay as they are.
 (function () {
   "use strict";
   var live = document.getElementById("live");
@@ -19,9 +20,17 @@
         return response.ok ? response.text() : null;
       })
       .then(function (html) {
-        if (html === null) { return; }
+        // Paused while the answer was on its way: the page stays as the reader left it.
+        if (html === null || (pause && pause.checked)) { return; }
+        var unfolded = Array.prototype.map.call(live.querySelectorAll("details[id][open]"),
+          function (d) { return d.id; });
         live.innerHTML = html;
-        if (stamp) { stamp.textContent = new Date().toLocaleTimeString(); }
+        unfolded.forEach(function (id) {
+          var again = document.getElementById(id);
+          if (again) { again.open = true; }
+        });
+        // The pages' one time format: 2026-11-28 09:30:05 UTC
+        if (stamp) { stamp.textContent = new Date().toISOString().slice(11, 19) + " UTC"; }
       })
       .catch(function () { /* the server is away for a moment: try again next time */ })
       .finally(function () { busy = false; });
