@@ -268,12 +268,14 @@ def cancel_queued_job(session: Session, job: Job) -> Job:
     # exec, not execute: sqlmodel types exec's result of an UPDATE as a CursorResult (rowcount).
     done = session.exec(
         update(Job)
-        .where(col(Job.id) == job.id, col(Job.state) == JobState.QUEUED)
+        .where(col(Job.id) == job.id, col(Job.state).in_([JobState.QUEUED, JobState.WAITING]))
         .values(state=JobState.CANCELLED, finished_at=now, updated_at=now)
     )
     if done.rowcount != 1:
         session.refresh(job)
-        raise InvalidState(f"Job {job.id} is {job.state}; only a queued job can be cancelled.")
+        raise InvalidState(
+            f"Job {job.id} is {job.state}; only a queued or waiting job can be cancelled."
+        )
     for secret in session.exec(select(JobSecret).where(JobSecret.job_id == job.id)).all():
         session.delete(secret)
     add_event(session, job.id, "state", "Cancelled", state=JobState.CANCELLED)

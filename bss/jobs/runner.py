@@ -25,6 +25,7 @@ from bss.gateway import CallRecord, Gateway, TokenCache, fingerprint, instance_c
 from bss.instances import mark_needs_reauth
 from bss.jobs.accept import with_secrets
 from bss.jobs.announce import job_event
+from bss.jobs.ordering import FINAL, blocker, wait_behind, waiting_for
 from bss.jobs.store import DbJobStore, settle_secrets
 from bss.models import Instance, InstanceStatus, Job, JobState, add_event, saved_id, utcnow
 from bss.operations import StepContext, get_operation, snake_keys
@@ -37,7 +38,7 @@ Resend = Callable[[str, int], None]
 # Sends a webhook delivery's message.
 Notify = Callable[[str], None]
 
-RUNNABLE = (JobState.QUEUED, JobState.RETRYING)
+RUNNABLE = (JobState.QUEUED, JobState.RETRYING, JobState.WAITING)
 
 
 class LeaseLost(Exception):
@@ -68,7 +69,10 @@ class JobRunner:
         return session_scope(self.settings.database_url)
 
     def run(self, job_id: str, *, worker: str) -> str | None:
-        """Run job `job_id` if it is due and not leased; returns the state it ends in."""
+        """Run job `job_id` if it is due, not leased and not behind another job on the same
+        customer (then it waits: see bss.jobs.ordering); returns the state it ends in."""
+        if self._behind_another(job_id):
+            return JobState.WAITING
         if not self._lease(job_id, worker):
             log.info("job %s not runnable now (final, leased elsewhere, or not due)", job_id)
             return None
@@ -116,6 +120,23 @@ class JobRunner:
         op = get_operation(job.operation)
         return self._finish(job_id, worker, JobState.SUCCEEDED, result=op.outcome(checkpoint))
 
+    def _behind_another(self, job_id: str) -> bool:
+        with self._session() as s:
+            job = s.get(Job, job_id)
+            if job is None or job.state not in RUNNABLE:
+                return False  # final, or running: the lease decides
+            first = blocker(s, job)
+            if first is None:
+                return False
+            wait_behind(s, job, first)
+            first_id = first.id
+        # The job it waits for may have ended between the look and the commit: look again.
+        with self._session() as s:
+            first = s.get(Job, first_id)
+            if first is None or first.state in FINAL:
+                self.resend(job_id, 0)
+        return True
+
     def _lease(self, job_id: str, worker: str) -> bool:
         now = utcnow()
         lease_until = now + timedelta(seconds=self.settings.job_lease_seconds)
@@ -136,6 +157,7 @@ class JobRunner:
                 )
                 .values(
                     state=JobState.RUNNING,
+                    waiting_for=None,
                     lease_owner=worker,
                     lease_expires_at=lease_until,
                     attempts=Job.attempts + 1,
@@ -277,7 +299,10 @@ class JobRunner:
             add_event(s, job_id, "state", message, state=state)
             event = "job.succeeded" if state == JobState.SUCCEEDED else "job.failed"
             deliveries.append(job_event(s, self.settings, job, event))
+            released = waiting_for(s, job_id)
         self._send(deliveries)
+        for next_id in released:  # the jobs behind this one look again
+            self.resend(next_id, 0)
         return state
 
     def _send(self, deliveries: list[str | None]) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from bss.models import Job, iso
+from bss.models import Job, JobState, iso
 from bss.operations import OPERATIONS, shown_steps
 
 
@@ -109,6 +109,8 @@ class JobPublic(BaseModel):
     updated_at: str | None
     started_at: str | None
     finished_at: str | None
+    # While `waiting`: the earlier job on the same customer this one runs after
+    waiting_for: str | None = None
     # Said when the answer needs a word more, e.g. accepted while the queue was unreachable.
     notice: str | None = None
 
@@ -134,11 +136,12 @@ class JobPublic(BaseModel):
             updated_at=iso(job.updated_at),
             started_at=iso(job.started_at),
             finished_at=iso(job.finished_at),
+            waiting_for=job.waiting_for if job.state == JobState.WAITING else None,
         )
 
 
 JobStateName = Literal[
-    "queued", "running", "retrying", "waiting_reauth", "succeeded", "failed", "cancelled"
+    "queued", "waiting", "running", "retrying", "waiting_reauth", "succeeded", "failed", "cancelled"
 ]
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
 from bss.db import session_scope
+from bss.jobs.ordering import unblocked
 from bss.models import (
     DeliveryState,
     Instance,
@@ -65,7 +66,8 @@ def sweep(
     - queued, and sent (or accepted) longer ago than BSS_RESEND_AFTER_SECONDS;
     - retrying, and its next attempt is overdue by that much;
     - running, and its lease lapsed (the worker was killed);
-    - waiting for re-authentication of an instance that is authenticated again.
+    - waiting for re-authentication of an instance that is authenticated again;
+    - waiting behind an earlier job on the same customer that has ended.
     The broker only delivers; the database is the record, so sending twice is harmless: the
     lease lets one worker run it. Pending webhook deliveries are re-sent the same way.
     Returns the ids of the jobs sent.
@@ -107,6 +109,7 @@ def sweep(
             )
             .limit(limit)
         ).all()
+        jobs = list(jobs) + [j for j in unblocked(s, limit) if j not in jobs]
         for job in jobs:
             send(job.id)
             job.enqueued_at = now

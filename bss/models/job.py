@@ -14,6 +14,8 @@ from bss.models.base import new_id, utcnow
 
 class JobState(StrEnum):
     QUEUED = "queued"
+    # Behind an earlier job on the same customer of the same instance (`waiting_for`)
+    WAITING = "waiting"
     RUNNING = "running"
     RETRYING = "retrying"
     WAITING_REAUTH = "waiting_reauth"
@@ -65,13 +67,19 @@ class Job(SQLModel, table=True):
     enqueued_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # The earlier job on the same customer this one waits for (state `waiting`)
+    waiting_for: str | None = Field(default=None, max_length=40)
 
 
 def customer_domain_of(params: dict[str, Any]) -> str | None:
-    """The customer's domain (or Google id) named by a job's params, lower-cased."""
+    """The customer's domain (or Google id) named by a job's params, lower-cased: jobs of one
+    instance with the same one run one at a time, in the order they were accepted."""
     found = params.get("domain") or params.get("customer")
     if isinstance(found, dict):
         found = found.get("domain")
+    email = params.get("primary_email")
+    if found is None and isinstance(email, str) and "@" in email:
+        found = email.rsplit("@", 1)[1]  # a user of the customer's domain
     return found.strip().lower()[:253] if isinstance(found, str) and found.strip() else None
 
 

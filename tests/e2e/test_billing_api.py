@@ -135,7 +135,7 @@ def test_a_queued_job_can_be_cancelled_and_a_finished_one_cannot(tenant):
     assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
     again = api(tenant, "POST", f"/jobs/{job_id}/cancel")
     assert again.status_code == 409
-    assert "only a queued job can be cancelled" in again.json()["error"]["message"]
+    assert "only a queued or waiting job can be cancelled" in again.json()["error"]["message"]
 
 
 def test_another_distributors_jobs_and_instances_do_not_exist_for_you(tenant, stranger):

@@ -258,6 +258,14 @@ def test_a_refusal_by_our_own_rule_does_not_claim_an_answer_from_google(
     assert "answered" not in text
 
 
+def test_a_waiting_job_links_to_the_job_it_waits_for(dashboard_app, world, database_url):
+    first = add_job(database_url, world.a.instance_id, state=JobState.RUNNING)
+    behind = add_job(database_url, world.a.instance_id, state=JobState.WAITING, waiting_for=first)
+    page = signed_in(dashboard_app, world.users["operator"]).get(f"/dashboard/jobs/{behind}")
+    assert page.status_code == 200
+    assert 'id="waiting-for"' in page.text and f"/dashboard/jobs/{first}" in page.text
+
+
 def test_the_overview_shows_instances_needing_reauth_first_and_queues(dashboard_app, world):
     page = signed_in(dashboard_app, world.users["admin_a"]).get("/dashboard/")
     text = page.text

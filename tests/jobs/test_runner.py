@@ -9,13 +9,14 @@ from datetime import timedelta
 
 import pytest
 from dramatiq.middleware.time_limit import TimeLimitExceeded
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bss import jobs
 from bss.crypto import vault_from_settings
 from bss.db import session_scope
 from bss.errors import IdempotencyConflict, ValidationFailed
 from bss.jobs import JobRunner, sweep
+from bss.jobs.ordering import blocker, wait_behind
 from bss.models import (
     Instance,
     InstanceStatus,
@@ -26,7 +27,7 @@ from bss.models import (
     utcnow,
 )
 from bss.notify import configure_webhook, record_event
-from tests.support.samples import submit
+from tests.support.samples import CUSTOMER, submit
 
 
 class SlowGoogle:
@@ -170,6 +171,24 @@ def test_a_job_whose_worker_died_is_sent_again_once_per_resend_interval(settings
     # Its message now waits in the queue: the next sweeps leave it alone until it is overdue
     sweep(settings, again.append)
     assert orphan in first and orphan not in again
+
+
+def test_jobs_on_one_customer_wait_in_order_and_the_sweep_frees_them_when_it_ends(settings, tenant):
+    first, second = submit(settings, tenant), submit(settings, tenant)
+    elsewhere = submit(settings, tenant, params={**CUSTOMER, "domain": "other.example"})
+    with session_scope(settings.database_url) as s:
+        rows = s.exec(select(Job).where(col(Job.id).in_([first, second, elsewhere]))).all()
+        jobs = {j.id: j for j in rows}
+        assert blocker(s, jobs[first]) is None and blocker(s, jobs[elsewhere]) is None
+        assert blocker(s, jobs[second]).id == first
+        wait_behind(s, jobs[second], jobs[first])
+    sent = []
+    sweep(settings.model_copy(update={"resend_after_seconds": 3600}), sent.append)
+    assert second not in sent  # the first has not ended
+    with session_scope(settings.database_url) as s:
+        s.get(Job, first).state = JobState.CANCELLED
+    sweep(settings.model_copy(update={"resend_after_seconds": 3600}), sent.append)
+    assert second in sent
 
 
 def test_instance_status_is_unchanged_by_a_refused_job(settings, tenant):

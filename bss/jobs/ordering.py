@@ -1,0 +1,80 @@
+"""Jobs on one customer run one at a time, in the order they were accepted.
+
+A job's ordering key is its instance and the customer its params name (`Job.customer_domain`:
+the domain, or the Google id as given). Before a worker leases a job, it looks for a job with
+the same key that must go first: an earlier one not finished yet (queued, waiting, running,
+retrying, or parked on its instance), or any one running now. If there is one, the job waits
+(`waiting`, `waiting_for` that job) without spending an attempt; when that job ends (succeeded,
+failed or cancelled) the jobs waiting for it are sent again and look again. The sweep sends any
+whose blocker has ended meanwhile, so a lost message only delays them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, or_, tuple_
+from sqlmodel import Session, col, select
+
+from bss.models import Job, JobState, add_event, utcnow
+
+FINAL = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+def blocker(session: Session, job: Job) -> Job | None:
+    """The job that must go before `job`, or None when it may run now."""
+    if not job.customer_domain:
+        return None
+    earlier = tuple_(col(Job.created_at), col(Job.id)) < tuple_(job.created_at, job.id)
+    return session.exec(
+        select(Job)
+        .where(
+            col(Job.instance_id) == job.instance_id,
+            col(Job.customer_domain) == job.customer_domain,
+            col(Job.id) != job.id,
+            or_(
+                and_(earlier, col(Job.state).not_in(list(FINAL))),
+                col(Job.state) == JobState.RUNNING,
+            ),
+        )
+        .order_by(col(Job.created_at), col(Job.id))
+        .limit(1)
+    ).first()
+
+
+def wait_behind(session: Session, job: Job, first: Job) -> None:
+    """Park `job` behind `first` (no attempt spent); said once on its timeline."""
+    if job.state == JobState.WAITING and job.waiting_for == first.id:
+        return
+    job.state, job.waiting_for = JobState.WAITING, first.id
+    job.updated_at = job.enqueued_at = utcnow()
+    job.next_attempt_at = None
+    session.add(job)
+    add_event(
+        session,
+        job.id,
+        "state",
+        f"Waiting for job {first.id} ({first.operation}, {first.state}) on the same customer",
+        state=JobState.WAITING,
+        waiting_for=first.id,
+    )
+
+
+def waiting_for(session: Session, job_id: str) -> list[str]:
+    """Jobs waiting for `job_id`: to send again once it has ended, so that they look again."""
+    return list(
+        session.exec(
+            select(Job.id).where(Job.state == JobState.WAITING, Job.waiting_for == job_id)
+        ).all()
+    )
+
+
+def unblocked(session: Session, limit: int = 500) -> list[Job]:
+    """Waiting jobs whose blocker has ended (or is gone): for the sweep to send again."""
+    first = Job.__table__.alias("first")  # type: ignore[attr-defined]
+    ended = (
+        select(first.c.id)
+        .where(first.c.id == Job.waiting_for, first.c.state.not_in(list(FINAL)))
+        .exists()
+    )
+    return list(
+        session.exec(select(Job).where(Job.state == JobState.WAITING, ~ended).limit(limit)).all()
+    )
