@@ -75,12 +75,12 @@ def finished_buckets(
     ]
 
 
-WAITING = (JobState.QUEUED, JobState.RETRYING, JobState.WAITING_REAUTH)
+WAITING = (JobState.QUEUED, JobState.WAITING, JobState.RETRYING, JobState.WAITING_REAUTH)
 
 
 def waiting_by_instance(session: Session, *, scope: int | None) -> dict[int, dict[str, int]]:
-    """Jobs not yet run per instance: {instance_id: {state: count}} for queued, retrying and
-    waiting_reauth."""
+    """Jobs not yet run per instance: {instance_id: {state: count}} for queued, waiting (behind
+    an earlier job on the same customer), retrying and waiting_reauth."""
     out: dict[int, dict[str, int]] = {}
     # One query per state: each is a range of the (state, ...) index, where a single IN query
     # may make the planner walk a whole index to save itself the grouping.
