@@ -10,6 +10,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 import requests
@@ -159,5 +160,84 @@ def run_bench(
             f" mean {statistics.fmean(e2e):.2f} s\n"
             f"Google calls per job: {calls / jobs:.2f}"
         )
+    finally:
+        sup.stop_all()
+
+
+def run_ordering(*, rounds: int, changes: int, worker_threads: int, failure_rate: float) -> bool:
+    """`changes` seat changes on one subscription, back to back, while Google answers 503 to
+    `failure_rate` of them; per round, whether Google ends at the last one sent."""
+    home = Path(tempfile.mkdtemp(prefix="bss-bench-"))
+    sup = Supervisor(log_dir=home / "logs")
+    try:
+        stack = start_stack(sup, home, worker_processes=1, worker_threads=worker_threads)
+        headers = {"Authorization": f"Bearer {stack.api_key}"}
+
+        def submit(operation: str, params: dict) -> str:
+            body: dict[str, Any] = {"instance": "demo", "operation": operation, "params": params}
+            resp = requests.post(
+                f"{stack.base}/api/v1/jobs", json=body, headers=headers, timeout=30
+            )
+            resp.raise_for_status()
+            return str(resp.json()["id"])
+
+        def wait(ids: list[str]) -> list[dict]:
+            while True:
+                jobs = [
+                    requests.get(
+                        f"{stack.base}/api/v1/jobs/{i}", headers=headers, timeout=30
+                    ).json()
+                    for i in ids
+                ]
+                if all(j["state"] in ("succeeded", "failed", "cancelled") for j in jobs):
+                    return jobs
+                time.sleep(0.3)
+
+        good, started = 0, time.perf_counter()
+        for r in range(rounds):
+            domain = f"ordering-{uuid.uuid4().hex[:6]}-{r}.example"
+            order = {**_order(r, "ordering")["params"], "domain": domain}
+            wait([submit("order.create", {
+                "customer": order,
+                "admin": {"primary_email": f"ada@{domain}", "given_name": "A", "family_name": "B"},
+                "subscriptions": [{"sku_id": "1010020027", "plan": "FLEXIBLE", "seats": 5}],
+            })])  # fmt: skip
+            requests.post(f"{stack.sandbox}/_sandbox/customers/{domain}/accept-tos", timeout=10)
+            requests.post(
+                f"{stack.sandbox}/_sandbox/faults",
+                json={"method": "reseller.subscriptions.changeSeats", "probability": failure_rate},
+                timeout=10,
+            ).raise_for_status()
+            sent = list(range(6, 6 + changes))
+            ids = [
+                submit("subscription.change_seats",
+                       {"customer": domain, "sku_id": "1010020027", "seats": n})
+                for n in sent
+            ]  # fmt: skip
+            jobs = wait(ids)
+            requests.delete(f"{stack.sandbox}/_sandbox/faults", timeout=10)
+            state = requests.get(f"{stack.sandbox}/_sandbox/state", timeout=10).json()
+            [sub] = [s for s in state["subscriptions"] if s["customerDomain"] == domain]
+            final = sub["seats"]["maximumNumberOfSeats"]
+            calls = requests.get(
+                f"{stack.sandbox}/_sandbox/calls",
+                params={"method": "reseller.subscriptions.changeSeats"},
+                timeout=10,
+            ).json()["calls"]
+            refused = sum(1 for c in calls if c.get("status") == 503)
+            good += final == sent[-1]
+            click.echo(
+                f"round {r + 1}: sent {sent[0]}..{sent[-1]}, Google ends at {final} "
+                f"({'the last sent' if final == sent[-1] else 'NOT the last sent'}); "
+                f"{refused} of {len(calls)} changeSeats calls answered 503, "
+                f"{sum(1 for j in jobs if j['attempts'] > 1)} jobs needed a second attempt"
+            )
+            requests.delete(f"{stack.sandbox}/_sandbox/calls", timeout=10)
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        click.echo(
+            f"ordering: {good}/{rounds} rounds end at the last seat count sent "
+            f"({time.perf_counter() - started:.0f} s; load average {load} on {os.cpu_count()} CPUs)"
+        )
+        return good == rounds
     finally:
         sup.stop_all()

@@ -50,12 +50,14 @@ def demo(port: int, sandbox_port: int, worker_threads: int) -> None:
 @main.command()
 @click.option(
     "--scenario",
-    type=click.Choice(["throughput", "chaos"]),
+    type=click.Choice(["throughput", "chaos", "ordering"]),
     default="throughput",
     show_default=True,
     help="throughput: customer.create jobs on a calm stack. chaos: order.create jobs while "
     "workers are SIGKILLed, Redis is flushed and restarted and Google fails at random; "
-    "exits 1 when a job was lost, duplicated or misreported.",
+    "exits 1 when a job was lost, duplicated or misreported. ordering: 20 seat changes on one "
+    "subscription per round (JOBS rounds), 30 % of them answered 503 first; exits 1 unless "
+    "Google ends at the last one sent every round.",
 )
 @click.option("--jobs", default=None, type=int, help="Orders to submit [200; chaos: 1000].")
 @click.option("--concurrency", default=8, show_default=True, help="Concurrent API clients.")
@@ -88,6 +90,13 @@ def bench(
             worker_threads=worker_threads,
             kills=kills,
             timeout=timeout,
+        )
+        sys.exit(0 if ok else 1)
+    if scenario == "ordering":
+        from bss.tools.bench import run_ordering
+
+        ok = run_ordering(
+            rounds=jobs or 5, changes=20, worker_threads=worker_threads, failure_rate=0.3
         )
         sys.exit(0 if ok else 1)
     from bss.tools.bench import run_bench

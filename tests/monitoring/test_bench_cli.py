@@ -10,9 +10,9 @@ from bss.tools import main
 def test_bench_offers_the_throughput_and_chaos_scenarios():
     # When an operator asks `bss bench` for help
     shown = CliRunner().invoke(main, ["bench", "--help"])
-    # Then both scenarios are listed, throughput by default, and the chaos knobs with them
+    # Then the scenarios are listed, throughput by default, and the chaos knobs with them
     assert shown.exit_code == 0, shown.output
     text = " ".join(shown.output.split())  # the help wraps to the terminal's width
-    assert "--scenario [throughput|chaos]" in text
+    assert "--scenario [throughput|chaos|ordering]" in text
     assert "[default: throughput]" in text
     assert "--kills" in text and "--jobs" in text
