@@ -263,6 +263,33 @@ def test_the_openapi_document_has_every_route_and_operation_and_a_docs_page(tena
         assert got.status_code == 200, asset
 
 
+def test_a_client_built_from_the_document_sends_an_order_twice_and_gets_one_job(tenant):
+    # A client that knows only the OpenAPI document: the path, the header it names, an example
+    doc = requests.get(f"{tenant.stack.web}/api/v1/openapi.json", timeout=10).json()
+    post = doc["paths"]["/api/v1/jobs"]["post"]
+    [header] = [p["name"] for p in post["parameters"] if p["in"] == "header"]
+    example = post["requestBody"]["content"]["application/json"]["examples"]["customer.create"]
+    body = {**example["value"], "instance": tenant.instance}
+    body["params"] = {**body["params"], "domain": new_domain()}
+    key = f"order-{uuid.uuid4().hex}"
+    answers = [
+        requests.post(
+            f"{tenant.stack.web}/api/v1/jobs",
+            json=body,
+            headers={header: key, "Authorization": f"Bearer {tenant.api_key}"},
+            timeout=10,
+        )
+        for _ in range(2)
+    ]
+    # Then the second is a replay of the first: one job
+    assert [a.status_code for a in answers] == [202, 200]
+    assert answers[0].json()["id"] == answers[1].json()["id"]
+    ref, domain = body["external_ref"], body["params"]["domain"]
+    listed = api(tenant, "GET", "/jobs", params={"external_ref": ref, "limit": 200}).json()
+    mine = [j["id"] for j in listed["jobs"] if j["params"]["domain"] == domain]
+    assert mine == [answers[0].json()["id"]]
+
+
 def test_schemathesis_finds_no_server_error_and_refused_input_enqueues_nothing(tenant, stranger):
     import schemathesis
     from hypothesis import HealthCheck, given, settings
