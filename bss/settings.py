@@ -62,14 +62,15 @@ class Settings(BaseSettings):
     google_http_timeout: float = Field(30.0, alias="GOOGLE_HTTP_TIMEOUT")
 
     job_max_attempts: int = Field(8, alias="BSS_JOB_MAX_ATTEMPTS")
-    job_lease_seconds: int = Field(300, alias="BSS_JOB_LEASE_SECONDS")
+    # A worker's hold on a job, renewed by the worker process while it lives: a dead worker's
+    # job is taken over within this plus one sweep interval.
+    job_lease_seconds: int = Field(20, alias="BSS_JOB_LEASE_SECONDS")
     job_retry_base_seconds: float = Field(2.0, alias="BSS_JOB_RETRY_BASE_SECONDS")
     job_retry_max_seconds: float = Field(600.0, alias="BSS_JOB_RETRY_MAX_SECONDS")
-    sweep_interval_seconds: float = Field(15.0, alias="BSS_SWEEP_INTERVAL_SECONDS")
+    sweep_interval_seconds: float = Field(10.0, alias="BSS_SWEEP_INTERVAL_SECONDS")
     # A queued job whose message has not been picked up after this long is sent again.
     resend_after_seconds: float = Field(60.0, alias="BSS_RESEND_AFTER_SECONDS")
-    # A job attempt running longer than this is interrupted and retried (it must stay below
-    # the lease, so that no second worker starts it while the first is still at work).
+    # A job attempt running longer than this is interrupted and retried.
     job_time_limit_seconds: int = Field(240, alias="BSS_JOB_TIME_LIMIT_SECONDS")
     # Access tokens are reused until this many seconds before they expire.
     token_refresh_margin_seconds: int = Field(300, alias="BSS_TOKEN_REFRESH_MARGIN_SECONDS")

@@ -25,6 +25,7 @@ from bss.gateway import CallRecord, Gateway, TokenCache, fingerprint, instance_c
 from bss.instances import mark_needs_reauth
 from bss.jobs.accept import with_secrets
 from bss.jobs.announce import job_event
+from bss.jobs.leases import LeaseKeeper
 from bss.jobs.ordering import FINAL, blocker, wait_behind, waiting_for
 from bss.jobs.store import DbJobStore, settle_secrets
 from bss.models import Instance, InstanceStatus, Job, JobState, add_event, saved_id, utcnow
@@ -57,8 +58,10 @@ class JobRunner:
         notify: Notify | None = None,
         token_cache: TokenCache | None = None,
         gateway_factory: Callable[..., Gateway] = Gateway,
+        leases: LeaseKeeper | None = None,
     ) -> None:
         self.settings = settings
+        self.leases = leases or LeaseKeeper(settings)
         self.vault = vault
         self.resend = resend
         self.notify = notify or (lambda _delivery_id: None)
@@ -76,6 +79,13 @@ class JobRunner:
         if not self._lease(job_id, worker):
             log.info("job %s not runnable now (final, leased elsewhere, or not due)", job_id)
             return None
+        self.leases.hold(job_id, worker)  # renewed while this process lives
+        try:
+            return self._run_leased(job_id, worker)
+        finally:
+            self.leases.release(job_id)
+
+    def _run_leased(self, job_id: str, worker: str) -> str | None:
         with self._session() as s:
             job = s.get(Job, job_id)
             instance = s.get(Instance, job.instance_id) if job else None

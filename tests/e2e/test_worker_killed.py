@@ -79,13 +79,16 @@ def test_a_killed_worker_leaves_a_job_that_another_finishes_without_duplicates(t
         latency["seconds"] = 0
         requests.post(f"{sandbox}/_sandbox/latency", json=latency, timeout=10)
     # And another worker starts, the scheduler sweeping for lapsed leases
+    killed_at = time.monotonic()
     start_worker(supervisor, env)
     deadline = time.monotonic() + 60
     while tenant.job(job_id)["state"] != "succeeded":
         assert time.monotonic() < deadline, tenant.job(job_id)
         sweep(settings, lambda j: send_job(broker, j))
         time.sleep(0.5)
-    # Then the job resumed after its last checkpoint and Google holds one of everything
+    # Then the job was taken over soon after the kill (a lapsed lease, not a long wait)...
+    assert time.monotonic() - killed_at < 30
+    # ...resumed after its last checkpoint, and Google holds one of everything
     done = tenant.job(job_id)
     assert done["attempts"] == 2
     assert len(customers(sandbox, domain)) == 1
@@ -95,3 +98,56 @@ def test_a_killed_worker_leaves_a_job_that_another_finishes_without_duplicates(t
     # heard Google's answer
     with session_scope(stack.settings.database_url) as s:
         assert s.get(Job, job_id).result["subscriptions"][0]["created"] is True
+
+
+def test_a_live_workers_long_job_is_never_taken_over(tenant, supervisor):
+    stack, sandbox = tenant.stack, tenant.stack.sandbox
+    # Given two workers of their own and a lease of 3 s, much shorter than one Google call
+    redis_url = supervisor.start_redis(port=free_port())
+    env = {
+        **{k: str(v) for k, v in os.environ.items() if k.startswith("BSS_TEST")},
+        "BSS_HOME": str(stack.settings.home),
+        "DATABASE_URL": stack.settings.database_url,
+        "REDIS_URL": redis_url,
+        "BSS_SECRET_KEYS": stack.settings.secret_keys,
+        "GOOGLE_SANDBOX_URL": sandbox,
+        "BSS_JOB_LEASE_SECONDS": "3",
+        "GOOGLE_HTTP_TIMEOUT": "20",
+    }
+    start_worker(supervisor, env)
+    start_worker(supervisor, env)
+    settings = stack.settings.model_copy(update={"redis_url": redis_url, "resend_after_seconds": 0})
+    broker = make_broker(settings)
+    latency = {"method": "reseller.customers.insert", "seconds": 8}
+    requests.post(f"{sandbox}/_sandbox/latency", json=latency, timeout=10).raise_for_status()
+    domain = new_domain()
+    try:
+        job_id = _submit_directly(tenant, order_params(domain)["customer"], broker)
+        # When the scheduler sweeps all the while the first worker waits on Google
+        deadline = time.monotonic() + 60
+        while tenant.job(job_id)["state"] != "succeeded":
+            assert time.monotonic() < deadline, tenant.job(job_id)
+            sweep(settings, lambda j: send_job(broker, j))
+            time.sleep(0.5)
+    finally:
+        latency["seconds"] = 0
+        requests.post(f"{sandbox}/_sandbox/latency", json=latency, timeout=10)
+    # Then its lease was kept alive: one attempt, one insert at Google
+    assert tenant.job(job_id)["attempts"] == 1
+    assert len(customers(sandbox, domain)) == 1
+
+
+def _submit_directly(tenant, params, broker) -> str:
+    with session_scope(tenant.stack.settings.database_url) as s:
+        key = s.exec(select(ApiKey).where(ApiKey.key_hash == hash_api_key(tenant.api_key))).one()
+        job, _ = jobs.submit_job(
+            s,
+            distributor=s.get(Distributor, key.distributor_id),
+            instance_name=tenant.instance,
+            operation="customer.create",
+            params=params,
+            vault=Vault(tenant.stack.settings.secret_keys.split(",")),
+        )
+        s.commit()
+        jobs.dispatch(s, job, lambda job_id: send_job(broker, job_id))
+        return job.id
