@@ -7,6 +7,7 @@ import secrets
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,8 @@ DEMO_ADMIN = f"admin@{DEMO_RESELLER}"
 DEMO_OPERATOR = "operator@platform.example"
 API_KEY_FILE = "demo-api-key"  # the demo's API key, encrypted with the secret keys
 DEMO_ENV_FILE = "demo.env"
+# Processes the demo starts again when they exit (more than 5 restarts a minute stop it)
+RESTARTED = ("worker", "scheduler")
 
 
 @dataclass
@@ -294,10 +297,19 @@ def run_demo(settings: Settings, *, port: int, sandbox_port: int, worker_threads
         wait_http(f"http://127.0.0.1:{port}/healthz", proc=web)
         write_demo_env(home, env)
         _print_banner(info, home, metrics_port)
+        restarts: list[float] = []
         while not stop.wait(1.0):
-            if dead := sup.dead():
-                click.echo(f"Stopped: {', '.join(dead)} exited; see {home / 'logs'}.", err=True)
+            dead = sup.dead()
+            fatal = [name for name in dead if name not in RESTARTED]
+            now = time.monotonic()
+            restarts = [t for t in restarts if t > now - 60] + [now] * len(dead)
+            if fatal or len(restarts) > 5:
+                why = ", ".join(fatal or dead)
+                click.echo(f"Stopped: {why} exited; see {home / 'logs'}.", err=True)
                 break
+            for name in dead:  # as the compose file's `restart:` does
+                sup.restart(name)
+                click.echo(f"The {name} process exited; started it again (see {home / 'logs'}).")
     finally:
         click.echo("Stopping…")
         (home / DEMO_ENV_FILE).unlink(missing_ok=True)

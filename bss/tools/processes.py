@@ -58,6 +58,7 @@ class Supervisor:
 
     log_dir: Path
     children: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    commands: dict[str, tuple[list[str], dict[str, str] | None]] = field(default_factory=dict)
 
     def start(
         self, name: str, argv: list[str], *, env: dict[str, str] | None = None
@@ -75,7 +76,14 @@ class Supervisor:
         )
         log.close()
         self.children.append((name, proc))
+        self.commands[name] = (argv, env)
         return proc
+
+    def restart(self, name: str) -> subprocess.Popen:
+        """Start child `name` again as it was first started (after it exited)."""
+        self.children = [(n, p) for n, p in self.children if n != name or p.poll() is None]
+        argv, env = self.commands[name]
+        return self.start(name, argv, env=env)
 
     def start_redis(self, *, port: int, data_dir: Path | None = None) -> str:
         """An embedded redis-server on `port`; with `data_dir`, it keeps its queue on disk."""

@@ -32,6 +32,20 @@ def _start_demo(cwd: Path, env: dict[str, str], port: int, sandbox_port: int):
     return proc, log.read_text()
 
 
+def _children(pid: int, named: str) -> list[int]:
+    """Direct children of `pid` whose command line mentions `named`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and named in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def _stop(proc: subprocess.Popen) -> None:
     os.killpg(proc.pid, signal.SIGINT)
     proc.wait(60)
@@ -61,6 +75,29 @@ def test_a_second_shell_finds_the_demo_and_a_restart_keeps_its_api_key(tmp_path)
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert '"ref": "demo/demo"' in listed.stdout
+        # When its worker process dies, the demo starts it again and says so
+        [worker] = _children(proc.pid, "dramatiq")
+        os.killpg(worker, signal.SIGKILL)
+        log = max(tmp_path.glob("demo-*.log"), key=lambda p: p.stat().st_mtime)
+        deadline = time.monotonic() + 30
+        while "The worker process exited; started it again" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        assert proc.poll() is None
+        # And jobs run again
+        api = f"http://127.0.0.1:{port}/api/v1/jobs"
+        headers = {"Authorization": f"Bearer {key}"}
+        body = {"instance": "demo", "operation": "customer.sync", "params": {"customer": "x.io"}}
+        job = requests.post(api, json=body, headers=headers, timeout=10).json()
+        deadline = time.monotonic() + 60
+        while requests.get(f"{api}/{job['id']}", headers=headers, timeout=10).json()["state"] in (
+            "queued",
+            "running",
+            "waiting",
+            "retrying",
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
     finally:
         _stop(proc)
     assert not (tmp_path / "var" / "demo.env").exists()  # gone with the demo
