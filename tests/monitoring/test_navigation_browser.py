@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.support.browser import csp_violations
 from tests.support.dashboard import World, signed_in
@@ -155,7 +156,7 @@ def test_job_ids_are_short_on_one_line_and_copied_whole(browser, web, world: Wor
     page.check("#pause-refresh")
     row.locator("button.copy-id").click()
     # Then the button says so, and the whole id is on the clipboard
-    assert row.locator("button.copy-id").inner_text() == "Copied"
+    expect(row.locator("button.copy-id")).to_have_text("Copied")  # once the clipboard said yes
     assert page.evaluate("navigator.clipboard.readText()") == world.a.failed_job
 
 
