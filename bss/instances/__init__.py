@@ -17,7 +17,6 @@ from bss.instances.doctor import check_instance
 from bss.instances.fields import client_id_problem, name_problem, suggested_name
 from bss.instances.registry import (
     OAUTH_CALLBACK_PATH,
-    add_instance,
     create_instance,
     find_instance,
     get_instance,
@@ -37,7 +36,6 @@ from bss.instances.token_health import record_token_refresh, token_refresh_recor
 __all__ = [
     "OAUTH_CALLBACK_PATH",
     "SCOPE_PURPOSES",
-    "add_instance",
     "callback_redirect_uri",
     "check_instance",
     "client_id_problem",

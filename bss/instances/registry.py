@@ -138,28 +138,6 @@ def _name_taken(
     return taken is not None and taken.id != instance_id
 
 
-def add_instance(
-    session: Session,
-    *,
-    vault: Vault,
-    distributor: Distributor,
-    name: str,
-    client_id: str,
-    client_secret: str,
-    mode: str,
-) -> Instance:
-    """A new instance from the portal's form (the mode chosen there): see create_instance."""
-    return create_instance(
-        session,
-        vault=vault,
-        distributor=distributor,
-        name=name,
-        client_id=client_id,
-        client_secret=client_secret,
-        mode=mode,
-    )
-
-
 def update_instance(
     session: Session,
     instance: Instance,

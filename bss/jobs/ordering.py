@@ -12,6 +12,7 @@ whose blocker has ended meanwhile, so a lost message only delays them.
 from __future__ import annotations
 
 from sqlalchemy import and_, or_, tuple_
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from bss.models import Job, JobState, add_event, utcnow
@@ -69,12 +70,12 @@ def waiting_for(session: Session, job_id: str) -> list[str]:
 
 def unblocked(session: Session, limit: int = 500) -> list[Job]:
     """Waiting jobs whose blocker has ended (or is gone): for the sweep to send again."""
-    first = Job.__table__.alias("first")  # type: ignore[attr-defined]
-    ended = (
-        select(first.c.id)
-        .where(first.c.id == Job.waiting_for, first.c.state.not_in(list(FINAL)))
+    first = aliased(Job)
+    ongoing = (
+        select(first.id)
+        .where(col(first.id) == col(Job.waiting_for), col(first.state).not_in(list(FINAL)))
         .exists()
     )
     return list(
-        session.exec(select(Job).where(Job.state == JobState.WAITING, ~ended).limit(limit)).all()
+        session.exec(select(Job).where(Job.state == JobState.WAITING, ~ongoing).limit(limit)).all()
     )

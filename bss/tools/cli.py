@@ -22,7 +22,7 @@ def main(ctx: click.Context) -> None:
         # A demo running from this directory: its sandbox, Redis and URL, unless set here
         from pathlib import Path
 
-        from bss.tools.demo import load_demo_env
+        from bss.tools.demo_env import load_demo_env
 
         load_demo_env(Path(os.environ.get("BSS_HOME", "var")))
 

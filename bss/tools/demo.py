@@ -35,6 +35,7 @@ from bss.instances import create_instance, get_instance, redirect_uris, store_oa
 from bss.jobs import resume_waiting_jobs
 from bss.models import ApiKey, Distributor, InstanceStatus, UserRole, saved_id
 from bss.settings import Settings
+from bss.tools.demo_env import DEMO_ENV_FILE, write_demo_env
 from bss.tools.processes import Supervisor, port_in_use, wait_http
 
 DEMO_SLUG = "demo"
@@ -43,7 +44,6 @@ DEMO_RESELLER = "demo-reseller.example"
 DEMO_ADMIN = f"admin@{DEMO_RESELLER}"
 DEMO_OPERATOR = "operator@platform.example"
 API_KEY_FILE = "demo-api-key"  # the demo's API key, encrypted with the secret keys
-DEMO_ENV_FILE = "demo.env"
 # Processes the demo starts again when they exit (more than 5 restarts a minute stop it)
 RESTARTED = ("worker", "scheduler")
 
@@ -137,34 +137,6 @@ def _demo_api_key(s: Session, settings: Settings, distributor: Distributor) -> s
     kept.write_text(vault.encrypt(key))
     kept.chmod(0o600)
     return key
-
-
-def write_demo_env(home: Path, env: dict[str, str]) -> Path:
-    """Where the running demo is (sandbox, Redis, public URL), for `bss` commands run from
-    another shell in this directory: they read it (see `load_demo_env`). No secrets."""
-    path = home / DEMO_ENV_FILE
-    keys = (
-        "GOOGLE_SANDBOX_URL",
-        "REDIS_URL",
-        "BSS_PUBLIC_BASE_URLS",
-        "BSS_WEBHOOK_ALLOWED_NETWORKS",
-    )
-    lines = ["# Written by `bss demo` while it runs; removed when it stops.\n"]
-    lines += [f"{k}={env[k]}\n" for k in keys if env.get(k)]
-    path.write_text("".join(lines))
-    return path
-
-
-def load_demo_env(home: Path) -> Path | None:
-    """Settings of a demo running from this directory, for what the environment does not set."""
-    path = home / DEMO_ENV_FILE
-    if not path.exists():
-        return None
-    for line in path.read_text().splitlines():
-        key, sep, value = line.partition("=")
-        if sep and not key.startswith("#"):
-            os.environ.setdefault(key.strip(), value.strip())
-    return path
 
 
 def seed(settings: Settings, sandbox: str) -> DemoInfo:

@@ -28,22 +28,31 @@ def start_worker(supervisor, env):
     )
 
 
-def test_a_killed_worker_leaves_a_job_that_another_finishes_without_duplicates(tenant, supervisor):
-    stack, sandbox = tenant.stack, tenant.stack.sandbox
-    # Given workers of their own (own Redis), with a short lease so a dead one is noticed fast
-    redis_url = supervisor.start_redis(port=free_port())
-    env = {
+def worker_env(stack, redis_url: str, **settings: str) -> dict[str, str]:
+    """The environment of workers of a test's own, on its own Redis, with these settings."""
+    return {
         **{k: str(v) for k, v in os.environ.items() if k.startswith("BSS_TEST")},
         "BSS_HOME": str(stack.settings.home),
         "DATABASE_URL": stack.settings.database_url,
         "REDIS_URL": redis_url,
         "BSS_SECRET_KEYS": stack.settings.secret_keys,
-        "GOOGLE_SANDBOX_URL": sandbox,
-        "BSS_JOB_LEASE_SECONDS": "5",
-        "BSS_JOB_TIME_LIMIT_SECONDS": "4",
-        "BSS_JOB_RETRY_BASE_SECONDS": "0.2",
-        "GOOGLE_HTTP_TIMEOUT": "5",
+        "GOOGLE_SANDBOX_URL": stack.sandbox,
+        **settings,
     }
+
+
+def test_a_killed_worker_leaves_a_job_that_another_finishes_without_duplicates(tenant, supervisor):
+    stack, sandbox = tenant.stack, tenant.stack.sandbox
+    # Given workers of their own (own Redis), with a short lease so a dead one is noticed fast
+    redis_url = supervisor.start_redis(port=free_port())
+    env = worker_env(
+        stack,
+        redis_url,
+        BSS_JOB_LEASE_SECONDS="5",
+        BSS_JOB_TIME_LIMIT_SECONDS="4",
+        BSS_JOB_RETRY_BASE_SECONDS="0.2",
+        GOOGLE_HTTP_TIMEOUT="5",
+    )
     settings = stack.settings.model_copy(update={"redis_url": redis_url, "resend_after_seconds": 1})
     broker = make_broker(settings)
     worker = start_worker(supervisor, env)
@@ -51,20 +60,7 @@ def test_a_killed_worker_leaves_a_job_that_another_finishes_without_duplicates(t
     latency = {"method": "reseller.subscriptions.insert", "seconds": 2}
     requests.post(f"{sandbox}/_sandbox/latency", json=latency, timeout=10).raise_for_status()
     domain = new_domain()
-    with session_scope(stack.settings.database_url) as s:
-        key = s.exec(select(ApiKey).where(ApiKey.key_hash == hash_api_key(tenant.api_key))).one()
-        distributor = s.get(Distributor, key.distributor_id)
-        job, _ = jobs.submit_job(
-            s,
-            distributor=distributor,
-            instance_name=tenant.instance,
-            operation="order.create",
-            params=order_params(domain),
-            vault=Vault(stack.settings.secret_keys.split(",")),
-        )
-        s.commit()
-        jobs.dispatch(s, job, lambda job_id: send_job(broker, job_id))
-        job_id = job.id
+    job_id = submit_directly(tenant, "order.create", order_params(domain), broker)
     try:
         # When the worker is killed while Google is creating the subscription
         deadline = time.monotonic() + 30
@@ -104,16 +100,7 @@ def test_a_live_workers_long_job_is_never_taken_over(tenant, supervisor):
     stack, sandbox = tenant.stack, tenant.stack.sandbox
     # Given two workers of their own and a lease of 3 s, much shorter than one Google call
     redis_url = supervisor.start_redis(port=free_port())
-    env = {
-        **{k: str(v) for k, v in os.environ.items() if k.startswith("BSS_TEST")},
-        "BSS_HOME": str(stack.settings.home),
-        "DATABASE_URL": stack.settings.database_url,
-        "REDIS_URL": redis_url,
-        "BSS_SECRET_KEYS": stack.settings.secret_keys,
-        "GOOGLE_SANDBOX_URL": sandbox,
-        "BSS_JOB_LEASE_SECONDS": "3",
-        "GOOGLE_HTTP_TIMEOUT": "20",
-    }
+    env = worker_env(stack, redis_url, BSS_JOB_LEASE_SECONDS="3", GOOGLE_HTTP_TIMEOUT="20")
     start_worker(supervisor, env)
     start_worker(supervisor, env)
     settings = stack.settings.model_copy(update={"redis_url": redis_url, "resend_after_seconds": 0})
@@ -122,7 +109,9 @@ def test_a_live_workers_long_job_is_never_taken_over(tenant, supervisor):
     requests.post(f"{sandbox}/_sandbox/latency", json=latency, timeout=10).raise_for_status()
     domain = new_domain()
     try:
-        job_id = _submit_directly(tenant, order_params(domain)["customer"], broker)
+        job_id = submit_directly(
+            tenant, "customer.create", order_params(domain)["customer"], broker
+        )
         # When the scheduler sweeps all the while the first worker waits on Google
         deadline = time.monotonic() + 60
         while tenant.job(job_id)["state"] != "succeeded":
@@ -137,14 +126,15 @@ def test_a_live_workers_long_job_is_never_taken_over(tenant, supervisor):
     assert len(customers(sandbox, domain)) == 1
 
 
-def _submit_directly(tenant, params, broker) -> str:
+def submit_directly(tenant, operation, params, broker) -> str:
+    """Accept a job as the API does and send its message through this test's own broker."""
     with session_scope(tenant.stack.settings.database_url) as s:
         key = s.exec(select(ApiKey).where(ApiKey.key_hash == hash_api_key(tenant.api_key))).one()
         job, _ = jobs.submit_job(
             s,
             distributor=s.get(Distributor, key.distributor_id),
             instance_name=tenant.instance,
-            operation="customer.create",
+            operation=operation,
             params=params,
             vault=Vault(tenant.stack.settings.secret_keys.split(",")),
         )

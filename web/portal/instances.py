@@ -14,8 +14,8 @@ from bss.errors import ValidationFailed
 from bss.gateway import REQUIRED_SCOPES
 from bss.instances import (
     SCOPE_PURPOSES,
-    add_instance,
     callback_redirect_uri,
+    create_instance,
     key_summary,
     missing_scopes,
     redirect_uris,
@@ -144,7 +144,7 @@ def new_instance():
             errors.append("Choose a distributor.")
         else:
             try:
-                instance = add_instance(
+                instance = create_instance(
                     db(),
                     vault=vault(),
                     distributor=distributor,
