@@ -85,11 +85,14 @@ def init_app(app: Flask) -> None:
                 f"The JSON body nests arrays and objects more than {settings.max_json_depth} "
                 "levels deep.",
             )
-        try:
-            body = json.loads(raw)
-        except (ValueError, RecursionError) as exc:
-            where = f": {exc}" if isinstance(exc, json.JSONDecodeError) else ""
-            return _refuse(400, "invalid_json", f"The body is not valid JSON{where}.")
+        # Parsed once, into the request's cache the API's validation reads from
+        body = request.get_json(silent=True)
+        if body is None:
+            try:
+                json.loads(raw)  # a body of `null`, or one that does not parse: say where
+            except ValueError as exc:
+                where = f": {exc}" if isinstance(exc, json.JSONDecodeError) else ""
+                return _refuse(400, "invalid_json", f"The body is not valid JSON{where}.")
         if api and not isinstance(body, dict):
             return _refuse(
                 400, "invalid_json", "The body must be a JSON object ({...}), not a list or value."
