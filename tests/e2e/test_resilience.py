@@ -21,7 +21,7 @@ from pipeline import (
     subscriptions,
     users,
 )
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bss.broker import make_broker, send_job
 from bss.crypto import Vault
@@ -53,7 +53,9 @@ def wait_all(tenant, ids, timeout=60, states=FINAL, between=None):
 
 def events(settings, job_id, kind=None):
     with session_scope(settings.database_url) as s:
-        rows = s.exec(select(JobEvent).where(JobEvent.job_id == job_id)).all()
+        rows = s.exec(
+            select(JobEvent).where(JobEvent.job_id == job_id).order_by(col(JobEvent.id))
+        ).all()
         return [(e.kind, e.message, e.data) for e in rows if kind in (None, e.kind)]
 
 

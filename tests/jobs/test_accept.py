@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bss import jobs
 from bss.accounts import create_distributor
@@ -33,7 +33,9 @@ def test_a_valid_request_is_recorded_queued_with_its_normalised_params(settings,
     assert created and job.state == JobState.QUEUED
     assert job.params["domain"] == "acme.example"
     with session_scope(settings.database_url) as s:
-        events = s.exec(select(JobEvent).where(JobEvent.job_id == job.id)).all()
+        events = s.exec(
+            select(JobEvent).where(JobEvent.job_id == job.id).order_by(col(JobEvent.id))
+        ).all()
     assert [e.message for e in events] == ["Accepted"]
 
 

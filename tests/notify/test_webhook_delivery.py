@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 from click.testing import CliRunner
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bss.crypto import vault_from_settings
 from bss.db import session_scope
@@ -84,7 +84,9 @@ def test_a_failing_receiver_is_retried_with_backoff_then_given_up(settings, tena
         assert delivery.state == DeliveryState.FAILED and delivery.attempts == 3
         lines = [
             e.message
-            for e in s.exec(select(JobEvent).where(JobEvent.job_id == job_id)).all()
+            for e in s.exec(
+                select(JobEvent).where(JobEvent.job_id == job_id).order_by(col(JobEvent.id))
+            ).all()
             if e.kind == "webhook"
         ]
     assert len(lines) == 4 and "given up" in lines[-1]

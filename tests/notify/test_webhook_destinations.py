@@ -11,7 +11,7 @@ from typing import Any
 
 import pydantic
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bss.crypto import vault_from_settings
 from bss.db import session_scope
@@ -198,7 +198,9 @@ def queue_event(settings, tenant) -> tuple[str, str]:
 
 def timeline(settings, job_id) -> list[str]:
     with session_scope(settings.database_url) as s:
-        events = s.exec(select(JobEvent).where(JobEvent.job_id == job_id)).all()
+        events = s.exec(
+            select(JobEvent).where(JobEvent.job_id == job_id).order_by(col(JobEvent.id))
+        ).all()
         return [e.message for e in events if e.kind == "webhook"]
 
 
