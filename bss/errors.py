@@ -113,6 +113,20 @@ class TransientGoogleError(GoogleError):
         self.retry_after = retry_after
 
 
+class QuotaWait(BssError):
+    """The instance's Cloud project has spent its quota of an API for now: the job gives its
+    thread back and resumes after `seconds`, without spending an attempt."""
+
+    code = "waiting_quota"
+
+    def __init__(self, api: str, project: str, seconds: float, limit: float) -> None:
+        super().__init__(
+            f"Waiting for the {api} API quota of Cloud project {project} "
+            f"({limit:g} calls/s): resumes in {seconds:.1f}s"
+        )
+        self.api, self.project, self.seconds, self.limit = api, project, seconds, limit
+
+
 class PermanentGoogleError(GoogleError):
     """Google refused the request; retrying the same request cannot help."""
 

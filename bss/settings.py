@@ -72,6 +72,10 @@ class Settings(BaseSettings):
     resend_after_seconds: float = Field(60.0, alias="BSS_RESEND_AFTER_SECONDS")
     # A job attempt running longer than this is interrupted and retried.
     job_time_limit_seconds: int = Field(240, alias="BSS_JOB_TIME_LIMIT_SECONDS")
+    # A long job (licenses for 1,000 users) gives its thread back after each chunk once it has
+    # run this long, and continues from its progress when a worker is free: it is never cut by
+    # the time limit while it makes progress, and does not hold a thread for long.
+    job_slice_seconds: float = Field(30.0, alias="BSS_JOB_SLICE_SECONDS")
     # Access tokens are reused until this many seconds before they expire.
     token_refresh_margin_seconds: int = Field(300, alias="BSS_TOKEN_REFRESH_MARGIN_SECONDS")
     webhook_max_attempts: int = Field(8, alias="BSS_WEBHOOK_MAX_ATTEMPTS")

@@ -268,7 +268,10 @@ def cancel_queued_job(session: Session, job: Job) -> Job:
     # exec, not execute: sqlmodel types exec's result of an UPDATE as a CursorResult (rowcount).
     done = session.exec(
         update(Job)
-        .where(col(Job.id) == job.id, col(Job.state).in_([JobState.QUEUED, JobState.WAITING]))
+        .where(
+            col(Job.id) == job.id,
+            col(Job.state).in_([JobState.QUEUED, JobState.WAITING, JobState.WAITING_QUOTA]),
+        )
         .values(state=JobState.CANCELLED, finished_at=now, updated_at=now)
     )
     if done.rowcount != 1:

@@ -30,7 +30,13 @@ Sender = Callable[[str], None]
 # on its timeline), and resumes after its last checkpoint.
 RETRYABLE = (JobState.FAILED, JobState.CANCELLED, JobState.WAITING_REAUTH)
 # A running job belongs to its worker until it ends; everything not yet started can be cancelled.
-CANCELLABLE = (JobState.QUEUED, JobState.WAITING, JobState.RETRYING, JobState.WAITING_REAUTH)
+CANCELLABLE = (
+    JobState.QUEUED,
+    JobState.WAITING,
+    JobState.WAITING_QUOTA,
+    JobState.RETRYING,
+    JobState.WAITING_REAUTH,
+)
 
 
 @dataclass(frozen=True)

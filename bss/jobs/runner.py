@@ -3,50 +3,47 @@
 from __future__ import annotations
 
 import logging
-import random
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 from sqlalchemy import or_, update
-from sqlmodel import Session, col, select
+from sqlmodel import col
 
 from bss.crypto import Vault
-from bss.db import session_scope
 from bss.errors import (
     BssError,
     GoogleAuthorizationError,
-    GoogleError,
+    QuotaWait,
     TransientGoogleError,
     error_body,
 )
 from bss.gateway import CallRecord, Gateway, TokenCache, fingerprint, instance_credentials
-from bss.instances import mark_needs_reauth
 from bss.jobs.accept import with_secrets
-from bss.jobs.announce import job_event
 from bss.jobs.leases import LeaseKeeper
-from bss.jobs.ordering import FINAL, blocker, wait_behind, waiting_for
-from bss.jobs.store import DbJobStore, settle_secrets
+from bss.jobs.ordering import FINAL, blocker, wait_behind
+from bss.jobs.outcomes import JobOutcomes, Notify, Resend, SliceOver
+from bss.jobs.store import DbJobStore
 from bss.models import Instance, InstanceStatus, Job, JobState, add_event, saved_id, utcnow
-from bss.operations import StepContext, get_operation, snake_keys
+from bss.operations import PARTIAL_KEY, StepContext, get_operation, snake_keys
 from bss.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Sends a job's message again, after a delay in milliseconds.
-Resend = Callable[[str, int], None]
-# Sends a webhook delivery's message.
-Notify = Callable[[str], None]
-
-RUNNABLE = (JobState.QUEUED, JobState.RETRYING, JobState.WAITING)
+RUNNABLE = (JobState.QUEUED, JobState.RETRYING, JobState.WAITING, JobState.WAITING_QUOTA)
 
 
 class LeaseLost(Exception):
     """Another worker took the job over (our lease lapsed): stop without touching it."""
 
 
-class JobRunner:
+# The pacer of an instance's Google calls (bss.gateway's quota limiter), or None for no pacing.
+PacerFactory = Callable[[Instance], Any]
+
+
+class JobRunner(JobOutcomes):
     """Runs jobs by id; safe to call twice for the same job at once (the lease decides)."""
 
     def __init__(
@@ -59,6 +56,7 @@ class JobRunner:
         token_cache: TokenCache | None = None,
         gateway_factory: Callable[..., Gateway] = Gateway,
         leases: LeaseKeeper | None = None,
+        pacer_factory: PacerFactory | None = None,
     ) -> None:
         self.settings = settings
         self.leases = leases or LeaseKeeper(settings)
@@ -67,9 +65,7 @@ class JobRunner:
         self.notify = notify or (lambda _delivery_id: None)
         self.token_cache = token_cache
         self.gateway_factory = gateway_factory
-
-    def _session(self) -> Any:
-        return session_scope(self.settings.database_url)
+        self.pacer_factory = pacer_factory
 
     def run(self, job_id: str, *, worker: str) -> str | None:
         """Run job `job_id` if it is due, not leased and not behind another job on the same
@@ -112,6 +108,10 @@ class JobRunner:
         except LeaseLost:
             log.warning("job %s: lease lost to another worker; leaving it", job_id)
             return None
+        except QuotaWait as exc:
+            return self._wait_for_quota(job_id, worker, exc)
+        except SliceOver as exc:
+            return self._pause(job_id, worker, str(exc))
         except GoogleAuthorizationError as exc:
             self._mark_needs_reauth(instance.id, exc)
             return self._park(job_id, worker, exc.message)
@@ -168,6 +168,7 @@ class JobRunner:
                 .values(
                     state=JobState.RUNNING,
                     waiting_for=None,
+                    wait_reason=None,
                     lease_owner=worker,
                     lease_expires_at=lease_until,
                     attempts=Job.attempts + 1,
@@ -219,23 +220,53 @@ class JobRunner:
             with self._session() as s:
                 add_event(s, job.id, "note", message)
 
+        started = time.monotonic()
+
+        def save_progress(
+            step: str, state: dict[str, Any], done: int, total: int, unit: str
+        ) -> None:
+            checkpoint.setdefault(PARTIAL_KEY, {})[step] = state
+            progress = {"done": done, "total": total, "unit": unit}
+            self._checkpoint(job.id, worker, checkpoint, None, progress=progress)
+            if done < total and time.monotonic() - started > self.settings.job_slice_seconds:
+                # Give the thread back: the job continues from here when a worker is free.
+                raise SliceOver(f"Paused at {done}/{total} {unit}; continues shortly")
+
+        extra = {"pacer": self.pacer_factory(instance)} if self.pacer_factory else {}
         gateway = self.gateway_factory(
-            settings=self.settings, credentials=self._credentials(instance), record=record
+            settings=self.settings, credentials=self._credentials(instance), record=record, **extra
         )
         ctx = StepContext(
-            gateway, params, checkpoint, note, store=store, accepted_at=job.created_at
+            gateway,
+            params,
+            checkpoint,
+            note,
+            store=store,
+            accepted_at=job.created_at,
+            save_progress=save_progress,
         )
         for name, step in op.steps:
             if name in checkpoint:
                 continue  # done in an earlier attempt
             output = step(ctx)
             checkpoint[name] = output
+            (checkpoint.get(PARTIAL_KEY) or {}).pop(name, None)
             ctx.fresh.add(name)
             self._checkpoint(job.id, worker, checkpoint, name)
         return checkpoint
 
-    def _checkpoint(self, job_id: str, worker: str, checkpoint: dict[str, Any], step: str) -> None:
+    def _checkpoint(
+        self,
+        job_id: str,
+        worker: str,
+        checkpoint: dict[str, Any],
+        step: str | None,
+        *,
+        progress: dict[str, Any] | None = None,
+    ) -> None:
+        """Save the checkpoint (after a step, or a long step's chunk with its progress)."""
         now = utcnow()
+        extra = {"progress": progress} if progress else {}
         with self._session() as s:
             saved = s.execute(
                 update(Job)
@@ -248,10 +279,13 @@ class JobRunner:
                     checkpoint=checkpoint,
                     updated_at=now,
                     lease_expires_at=now + timedelta(seconds=self.settings.job_lease_seconds),
+                    **extra,
                 )
             )
             if not saved.rowcount:
                 raise LeaseLost(job_id)
+            if step is None:
+                return
             add_event(
                 s,
                 job_id,
@@ -260,140 +294,3 @@ class JobRunner:
                 step=step,
                 output=snake_keys(checkpoint[step]),
             )
-
-    def _owned(self, s: Session, job_id: str, worker: str) -> Job | None:
-        """The job, if this worker still holds its lease (else another worker owns it now)."""
-        job = s.exec(select(Job).where(Job.id == job_id).with_for_update()).first()
-        if job is None or job.lease_owner != worker or job.state != JobState.RUNNING:
-            log.warning("job %s: no longer ours (%s)", job_id, job.state if job else "gone")
-            return None
-        return job
-
-    def _finish(
-        self,
-        job_id: str,
-        worker: str,
-        state: JobState,
-        *,
-        result: dict[str, Any] | None = None,
-        error: dict[str, Any] | None = None,
-    ) -> str | None:
-        now = utcnow()
-        deliveries = []
-        with self._session() as s:
-            job = self._owned(s, job_id, worker)
-            if job is None:
-                return None
-            job.state, job.result, job.error = state, result, error
-            job.finished_at = job.updated_at = now
-            job.lease_owner = job.lease_expires_at = job.next_attempt_at = None
-            s.add(job)
-            # A given password is no longer needed. A generated one is shown once if it was
-            # not mailed, or if the job failed after the user got it (else nobody would know it).
-            user_made = any(
-                isinstance(out, dict) and out.get("primaryEmail") and out.get("created")
-                for out in (job.checkpoint or {}).values()
-            )
-            settle_secrets(
-                s,
-                job_id,
-                given=get_operation(job.operation).secret_fields,
-                keep_generated=state == JobState.SUCCEEDED or user_made,
-                reveal_generated=state != JobState.SUCCEEDED,
-            )
-            message = (
-                "Succeeded"
-                if state == JobState.SUCCEEDED
-                else (f"Failed: {error['message']}" if error else str(state))
-            )
-            add_event(s, job_id, "state", message, state=state)
-            event = "job.succeeded" if state == JobState.SUCCEEDED else "job.failed"
-            deliveries.append(job_event(s, self.settings, job, event))
-            released = waiting_for(s, job_id)
-        self._send(deliveries)
-        for next_id in released:  # the jobs behind this one look again
-            self.resend(next_id, 0)
-        return state
-
-    def _send(self, deliveries: list[str | None]) -> None:
-        for delivery_id in deliveries:
-            if delivery_id:
-                self.notify(delivery_id)
-
-    def _retry_or_fail(self, job_id: str, worker: str, exc: Exception) -> str | None:
-        with self._session() as s:
-            job = self._owned(s, job_id, worker)
-            if job is None:
-                return None
-            error = error_body(exc)
-            if job.attempts >= self.settings.job_max_attempts:
-                error["message"] = f"Gave up after {job.attempts} attempts: {error['message']}"
-                final = True
-            else:
-                final = False
-                delay = self.backoff(job.attempts, getattr(exc, "retry_after", None))
-                job.state = JobState.RETRYING
-                job.error = error
-                job.next_attempt_at = utcnow() + timedelta(seconds=delay)
-                job.lease_owner = job.lease_expires_at = None
-                job.updated_at = job.enqueued_at = utcnow()
-                s.add(job)
-                add_event(
-                    s,
-                    job_id,
-                    "state",
-                    f"Will retry in {delay:.1f}s: {error['message']}",
-                    state=JobState.RETRYING,
-                    delay_seconds=round(delay, 1),
-                )
-        if final:
-            return self._finish(job_id, worker, JobState.FAILED, error=error)
-        self.resend(job_id, int(delay * 1000))
-        return JobState.RETRYING
-
-    def backoff(self, attempts: int, retry_after: float | None) -> float:
-        """Exponential backoff with full jitter, at least Google's Retry-After."""
-        cap = min(
-            self.settings.job_retry_max_seconds,
-            self.settings.job_retry_base_seconds * 2 ** max(attempts - 1, 0),
-        )
-        delay = random.uniform(cap / 2, cap)
-        return max(delay, retry_after or 0.0)
-
-    def _park(
-        self,
-        job_id: str,
-        worker: str,
-        why: str,
-        *,
-        hint: str = "Re-authenticate the instance; the job then resumes by itself.",
-    ) -> str | None:
-        deliveries = []
-        with self._session() as s:
-            job = self._owned(s, job_id, worker)
-            if job is None:
-                return None
-            job.state = JobState.WAITING_REAUTH
-            job.lease_owner = job.lease_expires_at = None
-            job.updated_at = utcnow()
-            job.error = {
-                "code": "waiting_reauth",
-                "message": why,
-                "hint": hint,
-            }
-            s.add(job)
-            add_event(
-                s,
-                job_id,
-                "state",
-                f"Waiting for its instance: {why}",
-                state=JobState.WAITING_REAUTH,
-            )
-            deliveries.append(job_event(s, self.settings, job, "job.waiting_reauth"))
-        self._send(deliveries)
-        return JobState.WAITING_REAUTH
-
-    def _mark_needs_reauth(self, instance_id: int | None, exc: GoogleError) -> None:
-        with self._session() as s:
-            delivery = mark_needs_reauth(s, instance_id, exc)
-        self._send([delivery])

@@ -77,6 +77,14 @@ class IdempotencyHeader(BaseModel):
     )
 
 
+class JobProgress(BaseModel):
+    """How far a long job has got."""
+
+    done: int
+    total: int
+    unit: str
+
+
 class JobError(BaseModel):
     code: str
     message: str
@@ -111,6 +119,12 @@ class JobPublic(BaseModel):
     finished_at: str | None
     # While `waiting`: the earlier job on the same customer this one runs after
     waiting_for: str | None = None
+    # Why a job that is not running waits, in words: the earlier job on its customer, its
+    # Google API's quota (`waiting_quota`, until `next_attempt_at`), or its distributor's share
+    # of the workers (`queued`)
+    wait_reason: str | None = None
+    # A long job's progress: {"done": 412, "total": 1000, "unit": "users"}
+    progress: JobProgress | None = None
     # Said when the answer needs a word more, e.g. accepted while the queue was unreachable.
     notice: str | None = None
 
@@ -137,11 +151,24 @@ class JobPublic(BaseModel):
             started_at=iso(job.started_at),
             finished_at=iso(job.finished_at),
             waiting_for=job.waiting_for if job.state == JobState.WAITING else None,
+            wait_reason=job.wait_reason if job.state in WAITING_STATES else None,
+            progress=JobProgress(**job.progress) if job.progress else None,
         )
 
 
+WAITING_STATES = (JobState.QUEUED, JobState.WAITING, JobState.WAITING_QUOTA)
+
+
 JobStateName = Literal[
-    "queued", "waiting", "running", "retrying", "waiting_reauth", "succeeded", "failed", "cancelled"
+    "queued",
+    "waiting",
+    "waiting_quota",
+    "running",
+    "retrying",
+    "waiting_reauth",
+    "succeeded",
+    "failed",
+    "cancelled",
 ]
 
 

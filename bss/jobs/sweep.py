@@ -64,7 +64,7 @@ def sweep(
     """Send again every job that should be moving but whose message may be gone.
 
     - queued, and sent (or accepted) longer ago than BSS_RESEND_AFTER_SECONDS;
-    - retrying, and its next attempt is overdue by that much;
+    - retrying or waiting for quota, and its next attempt is overdue by that much;
     - running, and its lease lapsed (the worker was killed);
     - waiting for re-authentication of an instance that is authenticated again;
     - waiting behind an earlier job on the same customer that has ended.
@@ -98,7 +98,10 @@ def sweep(
                         col(Job.updated_at) < stale,
                     ),
                     col(Job.id).in_(resumed),
-                    and_(col(Job.state) == JobState.RETRYING, col(Job.next_attempt_at) < stale),
+                    and_(
+                        col(Job.state).in_([JobState.RETRYING, JobState.WAITING_QUOTA]),
+                        col(Job.next_attempt_at) < stale,
+                    ),
                     and_(
                         col(Job.state) == JobState.RUNNING,
                         col(Job.lease_expires_at) < now,
@@ -113,7 +116,7 @@ def sweep(
         for job in jobs:
             send(job.id)
             job.enqueued_at = now
-            if job.state == JobState.RETRYING:
+            if job.state in (JobState.RETRYING, JobState.WAITING_QUOTA):
                 job.next_attempt_at = now
             s.add(job)
             add_event(s, job.id, "sweep", "Message sent again by the scheduler", state=job.state)

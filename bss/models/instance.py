@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from bss.models.base import utcnow
@@ -43,5 +43,8 @@ class Instance(SQLModel, table=True):
     authenticated_at: datetime | None = None
     last_refresh_at: datetime | None = None
     last_error: str | None = None
+    # Google API calls per second this instance's Cloud project may make, by API (reseller,
+    # admin, licensing, gmail), overriding the defaults from the settings
+    quotas: dict[str, float] | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -16,6 +16,9 @@ class JobState(StrEnum):
     QUEUED = "queued"
     # Behind an earlier job on the same customer of the same instance (`waiting_for`)
     WAITING = "waiting"
+    # Its Google API's quota for the instance's Cloud project is spent for now: it resumes at
+    # `next_attempt_at` without spending an attempt (`wait_reason` says which quota)
+    WAITING_QUOTA = "waiting_quota"
     RUNNING = "running"
     RETRYING = "retrying"
     WAITING_REAUTH = "waiting_reauth"
@@ -41,6 +44,7 @@ class Job(SQLModel, table=True):
         Index("ix_job_idempotency_key", "idempotency_key"),
         Index("ix_job_finished", "finished_at"),
         Index("ix_job_state_instance", "state", "instance_id"),  # jobs waiting per instance
+        Index("ix_job_distributor_state", "distributor_id", "state", "created_at", "id"),
     )
 
     id: str = Field(default_factory=lambda: new_id("job"), primary_key=True, max_length=40)
@@ -69,6 +73,11 @@ class Job(SQLModel, table=True):
     finished_at: datetime | None = None
     # The earlier job on the same customer this one waits for (state `waiting`)
     waiting_for: str | None = Field(default=None, max_length=40)
+    # Why a job that is not running waits, in words (an earlier job, a quota, its distributor's
+    # share of the workers); None once it runs
+    wait_reason: str | None = Field(default=None, max_length=300)
+    # A long job's progress, saved with each chunk: {"done": 412, "total": 1000, "unit": "users"}
+    progress: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 def customer_domain_of(params: dict[str, Any]) -> str | None:

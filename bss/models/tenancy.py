@@ -17,6 +17,10 @@ class Distributor(SQLModel, table=True):
     slug: str = Field(max_length=100, unique=True, index=True)
     webhook_url: str | None = Field(default=None, max_length=2000)
     webhook_secret_enc: str | None = Field(default=None)
+    # Fair sharing of the workers: this distributor's share relative to others (1.0 = equal),
+    # and an optional cap on its jobs sent to workers at once (None: from the settings)
+    weight: float = Field(default=1.0)
+    max_in_flight: int | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -75,7 +75,13 @@ def finished_buckets(
     ]
 
 
-WAITING = (JobState.QUEUED, JobState.WAITING, JobState.RETRYING, JobState.WAITING_REAUTH)
+WAITING = (
+    JobState.QUEUED,
+    JobState.WAITING,
+    JobState.WAITING_QUOTA,
+    JobState.RETRYING,
+    JobState.WAITING_REAUTH,
+)
 
 
 def waiting_by_instance(session: Session, *, scope: int | None) -> dict[int, dict[str, int]]:

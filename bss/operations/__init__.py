@@ -1,7 +1,14 @@
 """The provisioning operations billing systems can ask for, by name."""
 
 from bss.errors import ValidationFailed
-from bss.operations.base import Operation, Params, StepContext, shown_steps, snake_keys
+from bss.operations.base import (
+    PARTIAL_KEY,
+    Operation,
+    Params,
+    StepContext,
+    shown_steps,
+    snake_keys,
+)
 from bss.operations.customer import (
     CUSTOMER_SYNC,
     CUSTOMER_TRANSFER,
@@ -44,6 +51,7 @@ def get_operation(name: str) -> Operation:
 
 
 __all__ = [
+    "PARTIAL_KEY",
     "OPERATIONS",
     "Operation",
     "Params",

@@ -71,11 +71,24 @@ class StepContext:
     fresh: set[str] = field(default_factory=set)
     # When the job was accepted: something at Google created after that is this job's doing.
     accepted_at: datetime | None = None
+    # A long step saves its progress after each chunk: (step, state, done, total, unit). The
+    # state comes back in `partial(step)` on the next run; the job engine may pause the job
+    # there (its thread goes to other jobs) and resume it later, from that state.
+    save_progress: Callable[[str, dict[str, Any], int, int, str], None] = field(
+        default=lambda *_args: None
+    )
+
+    def partial(self, step: str) -> dict[str, Any] | None:
+        """The state a long step saved with its last chunk, or None on its first run."""
+        saved = self.checkpoint.get(PARTIAL_KEY) or {}
+        return saved.get(step)
 
 
 Step = tuple[str, Callable[[StepContext], dict[str, Any]]]
 # Marker steps (see common.claim) change nothing at Google: they are not shown to billing.
 MARKER_SUFFIX = "_claim"
+# Where long steps keep their partial state in the checkpoint (not a step: not shown either).
+PARTIAL_KEY = "_partial"
 
 
 def snake_keys(value: Any) -> Any:
@@ -94,7 +107,7 @@ def _snake(key: str) -> str:
 
 def shown_steps(names: Any) -> list[str]:
     """Step names as billing sees them: without the marker steps."""
-    return [n for n in names if not n.endswith(MARKER_SUFFIX)]
+    return [n for n in names if not n.endswith(MARKER_SUFFIX) and n != PARTIAL_KEY]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,229 @@
+"""How a job's attempt ends: succeeded, failed, retried later, or parked on its instance; each
+ending is written under the lease, put on the timeline, announced, and frees what waited."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel import Session, select
+
+from bss.db import session_scope
+from bss.errors import GoogleError, QuotaWait, error_body
+from bss.instances import mark_needs_reauth
+from bss.jobs.announce import job_event
+from bss.jobs.ordering import waiting_for
+from bss.jobs.store import settle_secrets
+from bss.models import Job, JobState, add_event, utcnow
+from bss.operations import get_operation
+from bss.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Sends a job's message again, after a delay in milliseconds.
+Resend = Callable[[str, int], None]
+# Sends a webhook delivery's message.
+Notify = Callable[[str], None]
+
+
+class SliceOver(Exception):
+    """A long job saved a chunk after running its time slice: it gives its thread back."""
+
+
+class JobOutcomes:
+    """The endings of a leased attempt; JobRunner runs the attempt itself."""
+
+    settings: Settings
+    resend: Resend
+    notify: Notify
+
+    def _session(self) -> Any:
+        return session_scope(self.settings.database_url)
+
+    def _freed(self, distributor_id: int) -> None:
+        """One of the distributor's jobs left the workers (ended or waits): its fair share has
+        room for another (bss.jobs.fairness)."""
+
+    def _wait_for_quota(self, job_id: str, worker: str, exc: QuotaWait) -> str | None:
+        """The instance's quota is spent for now: resume later, no attempt spent."""
+        return self._set_aside(
+            job_id,
+            worker,
+            JobState.WAITING_QUOTA,
+            exc.message,
+            delay=exc.seconds,
+            api=exc.api,
+            project=exc.project,
+            limit_per_second=exc.limit,
+        )
+
+    def _pause(self, job_id: str, worker: str, why: str) -> str | None:
+        """A long job ran its slice: back in the queue, where it continues from its progress."""
+        return self._set_aside(job_id, worker, JobState.QUEUED, why, delay=0.0)
+
+    def _set_aside(
+        self, job_id: str, worker: str, state: JobState, why: str, *, delay: float, **data: Any
+    ) -> str | None:
+        now = utcnow()
+        with self._session() as s:
+            job = self._owned(s, job_id, worker)
+            if job is None:
+                return None
+            job.state, job.wait_reason = state, why[:300]
+            job.attempts = max(job.attempts - 1, 0)  # not an attempt: nothing failed
+            job.lease_owner = job.lease_expires_at = None
+            job.next_attempt_at = now + timedelta(seconds=delay) if delay else None
+            job.updated_at = job.enqueued_at = now
+            s.add(job)
+            add_event(s, job_id, "state", why, state=state, **data)
+            distributor_id = job.distributor_id
+        self.resend(job_id, int(delay * 1000))
+        if state != JobState.QUEUED:
+            self._freed(distributor_id)
+        return state
+
+    def _owned(self, s: Session, job_id: str, worker: str) -> Job | None:
+        """The job, if this worker still holds its lease (else another worker owns it now)."""
+        job = s.exec(select(Job).where(Job.id == job_id).with_for_update()).first()
+        if job is None or job.lease_owner != worker or job.state != JobState.RUNNING:
+            log.warning("job %s: no longer ours (%s)", job_id, job.state if job else "gone")
+            return None
+        return job
+
+    def _finish(
+        self,
+        job_id: str,
+        worker: str,
+        state: JobState,
+        *,
+        result: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> str | None:
+        now = utcnow()
+        deliveries = []
+        with self._session() as s:
+            job = self._owned(s, job_id, worker)
+            if job is None:
+                return None
+            job.state, job.result, job.error = state, result, error
+            job.finished_at = job.updated_at = now
+            job.lease_owner = job.lease_expires_at = job.next_attempt_at = None
+            s.add(job)
+            # A given password is no longer needed. A generated one is shown once if it was
+            # not mailed, or if the job failed after the user got it (else nobody would know it).
+            user_made = any(
+                isinstance(out, dict) and out.get("primaryEmail") and out.get("created")
+                for out in (job.checkpoint or {}).values()
+            )
+            settle_secrets(
+                s,
+                job_id,
+                given=get_operation(job.operation).secret_fields,
+                keep_generated=state == JobState.SUCCEEDED or user_made,
+                reveal_generated=state != JobState.SUCCEEDED,
+            )
+            message = (
+                "Succeeded"
+                if state == JobState.SUCCEEDED
+                else (f"Failed: {error['message']}" if error else str(state))
+            )
+            add_event(s, job_id, "state", message, state=state)
+            event = "job.succeeded" if state == JobState.SUCCEEDED else "job.failed"
+            deliveries.append(job_event(s, self.settings, job, event))
+            released = waiting_for(s, job_id)
+            distributor_id = job.distributor_id
+        self._send(deliveries)
+        for next_id in released:  # the jobs behind this one look again
+            self.resend(next_id, 0)
+        self._freed(distributor_id)
+        return state
+
+    def _send(self, deliveries: list[str | None]) -> None:
+        for delivery_id in deliveries:
+            if delivery_id:
+                self.notify(delivery_id)
+
+    def _retry_or_fail(self, job_id: str, worker: str, exc: Exception) -> str | None:
+        with self._session() as s:
+            job = self._owned(s, job_id, worker)
+            if job is None:
+                return None
+            error = error_body(exc)
+            if job.attempts >= self.settings.job_max_attempts:
+                error["message"] = f"Gave up after {job.attempts} attempts: {error['message']}"
+                final = True
+            else:
+                final = False
+                delay = self.backoff(job.attempts, getattr(exc, "retry_after", None))
+                job.state = JobState.RETRYING
+                job.error = error
+                job.next_attempt_at = utcnow() + timedelta(seconds=delay)
+                job.lease_owner = job.lease_expires_at = None
+                job.updated_at = job.enqueued_at = utcnow()
+                s.add(job)
+                add_event(
+                    s,
+                    job_id,
+                    "state",
+                    f"Will retry in {delay:.1f}s: {error['message']}",
+                    state=JobState.RETRYING,
+                    delay_seconds=round(delay, 1),
+                )
+            distributor_id = job.distributor_id
+        if final:
+            return self._finish(job_id, worker, JobState.FAILED, error=error)
+        self.resend(job_id, int(delay * 1000))
+        self._freed(distributor_id)
+        return JobState.RETRYING
+
+    def backoff(self, attempts: int, retry_after: float | None) -> float:
+        """Exponential backoff with full jitter, at least Google's Retry-After."""
+        cap = min(
+            self.settings.job_retry_max_seconds,
+            self.settings.job_retry_base_seconds * 2 ** max(attempts - 1, 0),
+        )
+        delay = random.uniform(cap / 2, cap)
+        return max(delay, retry_after or 0.0)
+
+    def _park(
+        self,
+        job_id: str,
+        worker: str,
+        why: str,
+        *,
+        hint: str = "Re-authenticate the instance; the job then resumes by itself.",
+    ) -> str | None:
+        deliveries = []
+        with self._session() as s:
+            job = self._owned(s, job_id, worker)
+            if job is None:
+                return None
+            job.state = JobState.WAITING_REAUTH
+            job.lease_owner = job.lease_expires_at = None
+            job.updated_at = utcnow()
+            job.error = {
+                "code": "waiting_reauth",
+                "message": why,
+                "hint": hint,
+            }
+            s.add(job)
+            add_event(
+                s,
+                job_id,
+                "state",
+                f"Waiting for its instance: {why}",
+                state=JobState.WAITING_REAUTH,
+            )
+            deliveries.append(job_event(s, self.settings, job, "job.waiting_reauth"))
+            distributor_id = job.distributor_id
+        self._send(deliveries)
+        self._freed(distributor_id)
+        return JobState.WAITING_REAUTH
+
+    def _mark_needs_reauth(self, instance_id: int | None, exc: GoogleError) -> None:
+        with self._session() as s:
+            delivery = mark_needs_reauth(s, instance_id, exc)
+        self._send([delivery])
