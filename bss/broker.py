@@ -1,26 +1,127 @@
-"""The message broker: how a job id travels from whoever accepted it to a worker."""
+"""The message broker: how a job id travels from whoever accepted it to a worker.
+
+Redis (REDIS_URL) by default; RabbitMQ when BSS_BROKER_URL is an amqp:// URL. Either way the
+database is the record and the broker only delivers: a message lost or refused is sent again by
+the sweep.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import weakref
+from collections.abc import Iterable
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
 import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 
 from bss.errors import ConfigurationError
 from bss.settings import Settings
+
+log = logging.getLogger(__name__)
 
 JOBS_QUEUE = "jobs"
 RUN_JOB_ACTOR = "run_job"
 WEBHOOKS_QUEUE = "webhooks"
 DELIVER_WEBHOOK_ACTOR = "deliver_webhook"
 
+BrokerKind = Literal["redis", "rabbitmq"]
+SCHEMES: dict[str, BrokerKind] = {
+    "redis": "redis",
+    "rediss": "redis",
+    "unix": "redis",
+    "amqp": "rabbitmq",
+    "amqps": "rabbitmq",
+}
+# pika waits 15 s for a host that does not answer, and for ever while RabbitMQ blocks publishers
+# (a memory or disk alarm); a web request that enqueues must not. A URL's own query wins.
+RABBITMQ_TIMEOUTS = {
+    "socket_timeout": "5",
+    "stack_timeout": "5",  # the whole connection: TCP, TLS and the AMQP handshake
+    "blocked_connection_timeout": "5",  # Dramatiq tries 6 times: up to 30 s while blocked
+}
+# A worker holds a delayed message unacknowledged until it is due, and RabbitMQ closes a channel
+# holding one longer than its consumer_timeout (30 min by default). A longer delay is not sent:
+# the job's (or delivery's) next attempt time is in the database, and the sweep sends it then.
+RABBITMQ_MAX_DELAY_MS = 15 * 60 * 1000
+
+
+def masked_url(url: str) -> str:
+    """`url` with its password replaced by ***, for messages and logs (each URL of a list of
+    RabbitMQ nodes separated by `;`)."""
+    return ";".join(_masked(part) for part in url.split(";"))
+
+
+def _masked(url: str) -> str:
+    at = url.rfind("@")
+    if at < 0:
+        return url
+    start = url.find("://")
+    start = start + 3 if 0 <= start < at else 0
+    userinfo = url[start:at]
+    user, colon, _password = userinfo.partition(":")
+    return url[:start] + (f"{user}:***" if colon else user) + url[at:]
+
+
+def broker_kind(settings: Settings) -> BrokerKind:
+    """Which broker the settings name: RabbitMQ for an amqp:// BSS_BROKER_URL, else Redis."""
+    url = settings.broker_url.strip()
+    if not url:
+        return "redis"
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in SCHEMES:
+        raise ConfigurationError(
+            f"BSS_BROKER_URL {masked_url(url)!r} is neither RabbitMQ nor Redis: use "
+            "amqp://user:password@host:5672/vhost (or amqps://), a redis:// URL, or leave it "
+            "empty to use the Redis of REDIS_URL."
+        )
+    return SCHEMES[scheme]
+
+
+def broker_url(settings: Settings) -> str:
+    """The URL of the broker: BSS_BROKER_URL, or REDIS_URL when that is empty."""
+    return settings.broker_url.strip() or settings.redis_url
+
+
+def describe_broker(settings: Settings) -> str:
+    """The broker in words, its password masked: `RabbitMQ at amqp://bss:***@mq:5672/bss`."""
+    name = "RabbitMQ" if broker_kind(settings) == "rabbitmq" else "Redis"
+    return f"{name} at {masked_url(broker_url(settings))}"
+
 
 def make_broker(settings: Settings) -> dramatiq.Broker:
-    """A Redis broker for REDIS_URL; nothing connects until the first message."""
-    if not settings.redis_url:
+    """The broker the settings name; nothing connects until the first message."""
+    if broker_kind(settings) == "rabbitmq":
+        urls = [_with_timeouts(u) for u in broker_url(settings).split(";") if u.strip()]
+        # Publisher confirms: an enqueue returns once RabbitMQ has the message, as an LPUSH
+        # does on Redis, so a connection the server dropped while idle cannot swallow it.
+        broker = RabbitmqBroker(url=";".join(urls), confirm_delivery=True)
+        # A broker nobody holds any more closes its connections (redis-py's do so by themselves)
+        weakref.finalize(broker, _close_all, broker.channels, broker.connections)
+        return broker
+    if not settings.redis_url and not settings.broker_url:
         raise ConfigurationError(
             "REDIS_URL is not set: point it at a Redis server (`bss demo` starts one for you)."
         )
-    return RedisBroker(url=settings.redis_url)
+    return RedisBroker(url=broker_url(settings))
+
+
+def _close_all(*groups: Iterable[Any]) -> None:
+    for group in groups:
+        for channel_or_connection in list(group):
+            with contextlib.suppress(Exception):  # already closed, or the server is gone
+                channel_or_connection.close()
+
+
+def _with_timeouts(url: str) -> str:
+    parts = urlsplit(url.strip())
+    query = parse_qsl(parts.query)
+    given = {name for name, _ in query}
+    query += [(k, v) for k, v in RABBITMQ_TIMEOUTS.items() if k not in given]
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def send_job(broker: dramatiq.Broker, job_id: str, *, delay_ms: int | None = None) -> None:
@@ -28,7 +129,7 @@ def send_job(broker: dramatiq.Broker, job_id: str, *, delay_ms: int | None = Non
     message: dramatiq.Message = dramatiq.Message(
         queue_name=JOBS_QUEUE, actor_name=RUN_JOB_ACTOR, args=(job_id,), kwargs={}, options={}
     )
-    broker.enqueue(message, delay=delay_ms)
+    _enqueue(broker, message, delay_ms)
 
 
 def send_webhook(broker: dramatiq.Broker, delivery_id: str, *, delay_ms: int | None = None) -> None:
@@ -40,4 +141,17 @@ def send_webhook(broker: dramatiq.Broker, delivery_id: str, *, delay_ms: int | N
         kwargs={},
         options={},
     )
+    _enqueue(broker, message, delay_ms)
+
+
+def _enqueue(broker: dramatiq.Broker, message: dramatiq.Message, delay_ms: int | None) -> None:
+    if delay_ms and delay_ms > RABBITMQ_MAX_DELAY_MS and isinstance(broker, RabbitmqBroker):
+        log.info(
+            "%s %s is due in %ds, longer than RabbitMQ holds a delayed message: the sweep "
+            "sends it when it is due",
+            message.actor_name,
+            message.args[0],
+            delay_ms // 1000,
+        )
+        return
     broker.enqueue(message, delay=delay_ms)

@@ -24,6 +24,13 @@ class ConfigurationError(BssError):
     code = "configuration"
 
 
+class BrokerUnavailable(BssError):
+    """The message broker (Redis or RabbitMQ) could not be reached or read."""
+
+    code = "broker_unavailable"
+    http_status = 503
+
+
 def problems(errors: Any, *, under: tuple[str, ...] = ()) -> list[dict[str, str]]:
     """Pydantic's errors as our `details`: each at its field path, in plain words (without
     pydantic's "Value error, " prefix on the messages of our own validators)."""

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     home: Path = Field(Path("var"), alias="BSS_HOME")
     database_url: str = Field("", alias="DATABASE_URL")
     redis_url: str = Field("", alias="REDIS_URL")
+    # The Dramatiq broker: amqp://user:password@host:5672/vhost for RabbitMQ (or a redis:// URL
+    # of its own). Empty: the Redis of REDIS_URL, which every setup needs anyway (token cache,
+    # locks, worker heartbeats, rate limits).
+    broker_url: str = Field("", alias="BSS_BROKER_URL")
     # Comma-separated Fernet keys; the first encrypts, all decrypt (rotation).
     secret_keys: str = Field("", alias="BSS_SECRET_KEYS")
     session_secret: str = Field("", alias="BSS_SESSION_SECRET")
@@ -64,18 +68,40 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(8, alias="BSS_JOB_MAX_ATTEMPTS")
     # A worker's hold on a job, renewed by the worker process while it lives: a dead worker's
     # job is taken over within this plus one sweep interval.
-    job_lease_seconds: int = Field(20, alias="BSS_JOB_LEASE_SECONDS")
+    job_lease_seconds: int = Field(15, alias="BSS_JOB_LEASE_SECONDS")
     job_retry_base_seconds: float = Field(2.0, alias="BSS_JOB_RETRY_BASE_SECONDS")
     job_retry_max_seconds: float = Field(600.0, alias="BSS_JOB_RETRY_MAX_SECONDS")
-    sweep_interval_seconds: float = Field(10.0, alias="BSS_SWEEP_INTERVAL_SECONDS")
+    sweep_interval_seconds: float = Field(5.0, alias="BSS_SWEEP_INTERVAL_SECONDS")
     # A queued job whose message has not been picked up after this long is sent again.
     resend_after_seconds: float = Field(60.0, alias="BSS_RESEND_AFTER_SECONDS")
+    # Fair sharing of the workers: a distributor may have this many jobs (times its weight, at
+    # most its own max_in_flight) sent to the workers at once; the rest wait in the database and
+    # are sent as its jobs end. Set it to about the worker threads of all worker processes
+    # together: a distributor alone then still keeps every thread busy, and another's new job
+    # waits behind at most (slots - threads) of its jobs. 16 fits the demo and `bss bench` (up to
+    # 2 processes x 8 threads). Lower is fairer but leaves threads idle when one distributor is
+    # alone; 0 turns fair sharing off (every job is sent as soon as it is accepted).
+    fair_share_slots: int = Field(16, ge=0, alias="BSS_FAIR_SHARE_SLOTS")
     # A job attempt running longer than this is interrupted and retried.
     job_time_limit_seconds: int = Field(240, alias="BSS_JOB_TIME_LIMIT_SECONDS")
     # A long job (licenses for 1,000 users) gives its thread back after each chunk once it has
     # run this long, and continues from its progress when a worker is free: it is never cut by
     # the time limit while it makes progress, and does not hold a thread for long.
     job_slice_seconds: float = Field(30.0, alias="BSS_JOB_SLICE_SECONDS")
+    # Google calls per second per Cloud project and API, shared by every worker (an instance's
+    # `quotas` overrides them). Defaults from Google's "Limits and quotas" pages: Directory 2,400
+    # queries per minute per user; License Manager 1 per second; Gmail 6,000 units per minute
+    # per user, 100 per send; the Reseller API publishes none.
+    quota_reseller: float = Field(5.0, gt=0, alias="BSS_QUOTA_RESELLER")
+    quota_admin: float = Field(40.0, gt=0, alias="BSS_QUOTA_ADMIN")
+    quota_licensing: float = Field(1.0, gt=0, alias="BSS_QUOTA_LICENSING")
+    quota_gmail: float = Field(1.0, gt=0, alias="BSS_QUOTA_GMAIL")
+    # Calls are paced to this share of the quota, so that calls landing at Google a little
+    # early or late do not cross it.
+    quota_headroom: float = Field(0.95, gt=0, le=1, alias="BSS_QUOTA_HEADROOM")
+    # A call that must wait for quota longer than this gives its thread back: its job waits
+    # (`waiting_quota`) and a delayed message brings it back.
+    quota_max_sleep_seconds: float = Field(2.0, ge=0, alias="BSS_QUOTA_MAX_SLEEP_SECONDS")
     # Access tokens are reused until this many seconds before they expire.
     token_refresh_margin_seconds: int = Field(300, alias="BSS_TOKEN_REFRESH_MARGIN_SECONDS")
     webhook_max_attempts: int = Field(8, alias="BSS_WEBHOOK_MAX_ATTEMPTS")

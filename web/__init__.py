@@ -9,7 +9,7 @@ from flask import g, redirect, url_for
 from flask_openapi3 import Info, OpenAPI
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from bss.broker import make_broker, send_job
+from bss.broker import broker_kind, make_broker, send_job
 from bss.crypto import vault_from_settings
 from bss.settings import Settings, get_settings
 from web import api, bodies, dashboard, errors, layout, limits, ops, portal, security
@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None, *, test_config: dict[str, Any] 
     if test_config:
         app.config.update(test_config)
     app.extensions["bss.vault"] = vault_from_settings(settings)
+    broker_kind(settings)  # a BSS_BROKER_URL of no known broker stops the app now, not at a job
     _broker: list[Any] = []
 
     def send(job_id: str) -> None:

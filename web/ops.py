@@ -11,8 +11,10 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import text
 
 from bss import monitoring
-from bss.broker import JOBS_QUEUE
+from bss.broker import JOBS_QUEUE, WEBHOOKS_QUEUE
+from bss.errors import BrokerUnavailable
 from web.deps import db, settings
+from web.flow_metrics import FlowCollector
 
 bp = Blueprint("ops", __name__)
 
@@ -29,7 +31,8 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """The database and Redis answer: ready for traffic."""
+    """The database, Redis and the broker (when it is not that Redis) answer: ready for
+    traffic."""
     checks: dict[str, str] = {}
     try:
         db().execute(text("SELECT 1"))
@@ -41,6 +44,12 @@ def readyz():
         checks["redis"] = "ok"
     except Exception as exc:
         checks["redis"] = f"error: {type(exc).__name__}"
+    if settings().broker_url:  # RabbitMQ, or a Redis of its own
+        try:
+            monitoring.broker_queue_stats(settings(), [JOBS_QUEUE])
+            checks["broker"] = "ok"
+        except BrokerUnavailable as exc:
+            checks["broker"] = f"error: {exc.details}"
     ready = all(v == "ok" for v in checks.values())
     return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503
 
@@ -68,32 +77,43 @@ class _StateCollector:
                 [op, "0.95"], values[min(len(values) - 1, int(len(values) * 0.95))]
             )
         yield durations
+        yield from self._queues()
         try:
-            client = _redis()
-            stats = monitoring.queue_stats(client, JOBS_QUEUE)
-            workers = len(monitoring.live_workers(client))
+            workers = len(monitoring.live_workers(_redis()))  # heartbeats are in Redis
         except redis.RedisError:
+            return
+        yield GaugeMetricFamily(
+            "bss_workers_alive", "Worker processes with a recent heartbeat", value=workers
+        )
+
+    def _queues(self):  # type: ignore[no-untyped-def]
+        """Queue depths from the broker (Redis or RabbitMQ); none while it cannot be read.
+        What a broker does not tell (RabbitMQ: in progress, the oldest's age) is left out."""
+        try:
+            queues = monitoring.broker_queue_stats(settings(), [JOBS_QUEUE, WEBHOOKS_QUEUE])
+        except BrokerUnavailable:
             return
         depth = GaugeMetricFamily(
             "bss_queue_messages", "Messages per queue", labels=["queue", "kind"]
         )
-        for kind in ("ready", "delayed", "in_progress", "dead"):
-            depth.add_metric([stats.name, kind], getattr(stats, kind))
-        yield depth
         age = GaugeMetricFamily(
             "bss_queue_oldest_message_age_seconds",
             "Age of the oldest waiting message",
             labels=["queue"],
         )
-        age.add_metric([stats.name], stats.oldest_age_seconds or 0.0)
+        for stats in queues:
+            for kind in ("ready", "delayed", "in_progress", "dead"):
+                if getattr(stats, kind) is not None:
+                    depth.add_metric([stats.name, kind], getattr(stats, kind))
+            if stats.broker == "redis":  # None there means no message waits
+                age.add_metric([stats.name], stats.oldest_age_seconds or 0.0)
+        yield depth
         yield age
-        yield GaugeMetricFamily(
-            "bss_workers_alive", "Worker processes with a recent heartbeat", value=workers
-        )
 
 
 @bp.get("/metrics")
 def metrics():
     registry = CollectorRegistry()
     registry.register(_StateCollector())
+    registry.register(FlowCollector())
     return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")

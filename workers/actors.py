@@ -18,7 +18,7 @@ from bss.broker import (
     send_webhook,
 )
 from bss.crypto import vault_from_settings
-from bss.gateway import token_cache_from_settings
+from bss.gateway import pacer_factory, token_cache_from_settings
 from bss.instances import token_refresh_recorder
 from bss.jobs import JobRunner
 from bss.notify import deliver
@@ -41,6 +41,8 @@ def _runner() -> JobRunner:
         token_cache=token_cache_from_settings(
             settings, vault, on_refresh=token_refresh_recorder(settings.database_url)
         ),
+        # Every Google call waits its turn in its Cloud project's quota, shared through Redis.
+        pacer_factory=pacer_factory(settings, vault),
     )
 
 

@@ -30,6 +30,9 @@ class Heartbeat(dramatiq.Middleware):
             "pid": os.getpid(),
             "threads": worker.worker_threads,
             "started": time.time(),
+            # Dramatiq's name for this process on Redis: the messages it took ahead are kept
+            # under it, for the scheduler to put back if this process dies (bss.jobs.orphans).
+            "broker_id": getattr(broker, "broker_id", None),
         }
         threading.Thread(
             target=self._beat, args=(name, info), daemon=True, name="bss-heartbeat"

@@ -1,7 +1,8 @@
 """The one way to Google. Every call passes through the Gateway (clients built once per thread,
 retries, errors classified once, each call recorded); an instance's credentials, the access-token
 cache shared by all processes, the OAuth flows (consent, code exchange, service accounts, ID
-tokens) with their server-side `state`, and the counters Prometheus reads of it all."""
+tokens) with their server-side `state`, the pacing of calls by each Cloud project's quotas
+(a limiter in Redis shared by all workers), and the counters Prometheus reads of it all."""
 
 from bss.gateway import oauth
 from bss.gateway.credentials import REQUIRED_SCOPES, instance_credentials
@@ -14,6 +15,8 @@ from bss.gateway.oauth_states import (
     peek_state,
     save_state,
 )
+from bss.gateway.pacing import Pacer, pacer_factory, pacer_for, project_of
+from bss.gateway.quota import QuotaKey, QuotaLimiter, QuotaUse, quota_usage
 from bss.gateway.tokens import TokenCache, fingerprint, token_cache_from_settings
 
 __all__ = [
@@ -21,6 +24,10 @@ __all__ = [
     "CallRecord",
     "ConsumedState",
     "Gateway",
+    "Pacer",
+    "QuotaKey",
+    "QuotaLimiter",
+    "QuotaUse",
     "TokenCache",
     "classify_http_error",
     "consume_state",
@@ -28,7 +35,11 @@ __all__ = [
     "fingerprint",
     "instance_credentials",
     "oauth",
+    "pacer_factory",
+    "pacer_for",
     "peek_state",
+    "project_of",
+    "quota_usage",
     "save_state",
     "token_cache_from_settings",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from google.auth import exceptions as auth_exceptions
 from googleapiclient.errors import HttpError
 
 from bss.errors import (
@@ -57,6 +58,14 @@ def reason_of(exc: HttpError) -> str | None:
     return None
 
 
+def is_rate_limit(err: BaseException) -> bool:
+    """Whether Google's answer says we call too fast: 429, or 403/503 with a rate-limit reason
+    (the Admin SDK answers 403, the Reseller API and License Manager 503)."""
+    return isinstance(err, TransientGoogleError) and (
+        err.status == 429 or (err.status in (403, 503) and err.reason in RATE_LIMIT_REASONS)
+    )
+
+
 def classify_http_error(exc: HttpError, method: str) -> GoogleError:
     """The domain error that says what to do about Google's answer `exc`."""
     status = int(exc.resp.status)
@@ -74,3 +83,25 @@ def classify_http_error(exc: HttpError, method: str) -> GoogleError:
     if status == 401 or (status == 403 and reason in AUTH_REASONS):
         return GoogleAuthorizationError(message, hint=HINTS.get(reason or ""), **kw)
     return PermanentGoogleError(message, hint=HINTS.get(reason or ""), **kw)
+
+
+def refresh_error(exc: auth_exceptions.RefreshError, method: str) -> GoogleError:
+    """What a failed token refresh means: a dead grant needs re-authentication."""
+    data = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
+    code = data.get("error") or ""
+    desc = data.get("error_description") or str(exc.args[0] if exc.args else exc)
+    if getattr(exc, "retryable", False) or code in ("temporarily_unavailable", "server_error"):
+        return TransientGoogleError(f"Token refresh failed: {desc}", reason=code, method=method)
+    hint = "Re-authenticate the instance in the portal (Authenticate Instance)."
+    if code == "unauthorized_client":
+        hint = (
+            "The service account is not delegated for these scopes: add its client id and the "
+            "scopes under Security > API controls > Domain-wide delegation in the Admin console."
+        )
+    return GoogleAuthorizationError(
+        f"Google refused the instance's credentials: {code or desc} ({desc})",
+        status=400 if code else None,
+        reason=code or "refresh_failed",
+        method="oauth2.token",
+        hint=hint,
+    )

@@ -26,14 +26,15 @@ from tenacity import (
 )
 
 from bss.errors import (
-    GoogleAuthorizationError,
     GoogleError,
     PermanentGoogleError,
+    QuotaWait,
     TransientGoogleError,
 )
 from bss.gateway import metrics
 from bss.gateway.credentials import token_uri
-from bss.gateway.errors import classify_http_error
+from bss.gateway.errors import classify_http_error, is_rate_limit, refresh_error
+from bss.gateway.pacing import CallPacer
 from bss.settings import Settings
 
 # (discovery name, version) of each API, by the short name settings use for its root.
@@ -152,7 +153,8 @@ def _status_of(exc: BaseException) -> tuple[int | None, str | None]:
 class Gateway:
     """Google calls on behalf of one instance's credentials.
 
-    `record` receives a CallRecord for every attempt, so the job's timeline shows each call.
+    `record` receives a CallRecord for every attempt, so the job's timeline shows each call;
+    `pacer` (None: no pacing) paces every call, retries included, by the instance's quotas.
     """
 
     def __init__(
@@ -163,8 +165,10 @@ class Gateway:
         record: Callable[[CallRecord], None] | None = None,
         attempts: int = 3,
         max_wait: float = 4.0,
+        pacer: CallPacer | None = None,
     ) -> None:
         self._settings = settings
+        self._pacer = pacer
         self._credentials = credentials
         timeline = record or (lambda _rec: None)
 
@@ -181,6 +185,31 @@ class Gateway:
         return _thread_service(
             api, self._settings.api_root(api), self._settings.google_http_timeout
         )
+
+    def calls_per_chunk(self, api: str) -> int:
+        """How many calls of `api` to send as one batch (at most BATCH_SIZE).
+
+        A batch's calls reach Google at once while the pacer spreads single calls evenly, so a
+        batch after a call may put more calls in one second than the quota allows. A batch is
+        kept within the headroom the pacer leaves (5 % of the quota: 1 call at 1 or 5 calls/s,
+        3 at 40, 51 at 1,000): what Google counts in any second stays within its quota.
+        """
+        limit = self._pacer.limit(api) if self._pacer else None
+        if limit is None:
+            return BATCH_SIZE
+        headroom = self._settings.quota_headroom
+        return max(1, min(BATCH_SIZE, int(limit * (1 - headroom)) + 1))
+
+    def _paced(self, api: str, n: int = 1, *, method: str = "") -> None:
+        if self._pacer is not None:
+            # A send cannot be checked for afterwards: a job stopped before it would not know
+            # whether it went out (and would not send it again), so it waits its turn here.
+            self._pacer.before_call(api, n, give_back=not method.endswith(".send"))
+
+    def _rate_limited(self, api: str, errors: list[GoogleError]) -> None:
+        limited = [getattr(e, "retry_after", None) or 0 for e in errors if is_rate_limit(e)]
+        if self._pacer is not None and limited:
+            self._pacer.rate_limited(api, max(limited) or None)
 
     def call(self, method: str, request_of: Callable[[Any], Any], api: str | None = None) -> Any:
         """Run `request_of(service)` with this instance's credentials.
@@ -234,8 +263,9 @@ class Gateway:
         api = api or method.split(".", 1)[0].replace("directory", "admin")
         outcomes: dict[str, BatchOutcome] = {}
         keys = list(requests_of)
-        for start in range(0, len(keys), BATCH_SIZE):
-            chunk = {k: requests_of[k] for k in keys[start : start + BATCH_SIZE]}
+        size = self.calls_per_chunk(api)
+        for start in range(0, len(keys), size):
+            chunk = {k: requests_of[k] for k in keys[start : start + size]}
             outcomes.update(self._batch_once(method, chunk, api))
         return outcomes
 
@@ -278,6 +308,8 @@ class Gateway:
             # credentials (clients are shared per thread), so the library would not add it.
             if not self._credentials.valid:
                 self._credentials.refresh(google_auth_httplib2.Request(http))
+            self._paced(api, len(chunk))  # each call of a batch counts against the quota
+            started = time.monotonic()
             for n, request in enumerate(requests):
                 self._credentials.apply(request.headers)
                 batch.add(request, callback=collect, request_id=str(n))
@@ -285,6 +317,7 @@ class Gateway:
         except HttpError as exc:
             err = classify_http_error(exc, f"{method} (batch)")
             self._record(CallRecord("batch", err.status, err.reason, 0, 1))
+            self._rate_limited(api, [err])
             raise err from exc
         except BatchError as exc:
             self._record(CallRecord("batch", None, "BatchError", 0, 1))
@@ -302,6 +335,7 @@ class Gateway:
                 f"Network error calling {self._settings.api_root(api)} ({type(exc).__name__})",
                 method=method,
             ) from exc
+        self._rate_limited(api, [o.error for o in outcomes.values() if o.error is not None])
         return outcomes
 
     def _before_sleep(self, state: RetryCallState) -> None:
@@ -310,18 +344,27 @@ class Gateway:
             raise exc  # a daily limit: not worth waiting in-process
 
     def _call_once(self, method: str, request_of: Callable[[Any], Any], api: str, n: int) -> Any:
+        # The client (built on a thread's first call) and the token come first, so that the
+        # call goes out right when its turn comes. Every attempt waits its turn.
+        request = request_of(self.service(api))
+        http = _thread_http(self._settings.google_http_timeout)
         started = time.monotonic()
         status: int | None = 200
         reason: str | None = None
         try:
-            request = request_of(self.service(api))
-            authed = google_auth_httplib2.AuthorizedHttp(
-                self._credentials, http=_thread_http(self._settings.google_http_timeout)
-            )
+            if not self._credentials.valid:
+                self._credentials.refresh(google_auth_httplib2.Request(http))
+            self._paced(api, method=method)
+            started = time.monotonic()
+            authed = google_auth_httplib2.AuthorizedHttp(self._credentials, http=http)
             return request.execute(http=authed, num_retries=0)
+        except QuotaWait:
+            status = None  # no call went out: nothing to record
+            raise
         except HttpError as exc:
             err = classify_http_error(exc, method)
             status, reason = err.status, err.reason
+            self._rate_limited(api, [err])
             raise err from exc
         except auth_exceptions.RefreshError as exc:
             err = refresh_error(exc, method)
@@ -340,28 +383,7 @@ class Gateway:
                 method=method,
             ) from exc
         finally:
-            self._record(
-                CallRecord(method, status, reason, int((time.monotonic() - started) * 1000), n)
-            )
-
-
-def refresh_error(exc: auth_exceptions.RefreshError, method: str) -> GoogleError:
-    """What a failed token refresh means: a dead grant needs re-authentication."""
-    data = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
-    code = data.get("error") or ""
-    desc = data.get("error_description") or str(exc.args[0] if exc.args else exc)
-    if getattr(exc, "retryable", False) or code in ("temporarily_unavailable", "server_error"):
-        return TransientGoogleError(f"Token refresh failed: {desc}", reason=code, method=method)
-    hint = "Re-authenticate the instance in the portal (Authenticate Instance)."
-    if code == "unauthorized_client":
-        hint = (
-            "The service account is not delegated for these scopes: add its client id and the "
-            "scopes under Security > API controls > Domain-wide delegation in the Admin console."
-        )
-    return GoogleAuthorizationError(
-        f"Google refused the instance's credentials: {code or desc} ({desc})",
-        status=400 if code else None,
-        reason=code or "refresh_failed",
-        method="oauth2.token",
-        hint=hint,
-    )
+            if status is not None or reason is not None:
+                self._record(
+                    CallRecord(method, status, reason, int((time.monotonic() - started) * 1000), n)
+                )

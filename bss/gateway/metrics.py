@@ -48,6 +48,21 @@ def _build() -> Any:
         token_refreshes=prom.Counter(
             "bss_token_refreshes_total", "Access-token refreshes at Google's token endpoint"
         ),
+        quota_wait=prom.Counter(
+            "bss_quota_wait_seconds_total",
+            "Seconds Google calls waited in their thread for their Cloud project's quota",
+            ["project", "api"],
+        ),
+        quota_deferred=prom.Counter(
+            "bss_quota_deferred_total",
+            "Jobs that gave their thread back to wait for their Cloud project's quota",
+            ["project", "api"],
+        ),
+        rate_limited=prom.Counter(
+            "bss_google_rate_limited_total",
+            "Rate-limit answers from Google, by Cloud project and API",
+            ["project", "api"],
+        ),
     )
 
 
@@ -71,3 +86,27 @@ def token_refreshed() -> None:
         _metrics().token_refreshes.inc()
     except Exception:
         log.exception("could not count a token refresh")
+
+
+def quota_waited(project: str, api: str, seconds: float) -> None:
+    """Count the seconds a call slept for quota (never raises, like google_call)."""
+    try:
+        _metrics().quota_wait.labels(project, api).inc(seconds)
+    except Exception:
+        log.exception("could not count a quota wait")
+
+
+def quota_deferred(project: str, api: str) -> None:
+    """Count a job that gave its thread back to wait for quota (never raises)."""
+    try:
+        _metrics().quota_deferred.labels(project, api).inc()
+    except Exception:
+        log.exception("could not count a quota deferral")
+
+
+def rate_limited(project: str, api: str) -> None:
+    """Count a rate-limit answer from Google (never raises)."""
+    try:
+        _metrics().rate_limited.labels(project, api).inc()
+    except Exception:
+        log.exception("could not count a rate-limit answer")

@@ -21,7 +21,7 @@ from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
 from bss.errors import GoogleAuthorizationError, GoogleError, OAuthFlowError, TransientGoogleError
 from bss.gateway.credentials import token_uri
-from bss.gateway.gateway import refresh_error
+from bss.gateway.errors import refresh_error
 from bss.settings import Settings
 
 # requests-oauthlib logs whole token responses at DEBUG: they must never reach a log.

@@ -23,6 +23,7 @@ from bss.jobs.actions import (
     retry_job,
 )
 from bss.jobs.announce import job_event
+from bss.jobs.fairness import fair_share, release, set_max_in_flight, set_weight
 from bss.jobs.runner import JobRunner
 from bss.jobs.schemas import (
     ErrorResponse,
@@ -71,16 +72,20 @@ __all__ = [
     "cancel_queued_job",
     "count_jobs",
     "dispatch",
+    "fair_share",
     "get_job",
     "job_create_schemas",
     "job_event",
     "list_jobs",
     "operation_schemas",
     "page_of_jobs",
+    "release",
     "request_hash",
     "resume_waiting_jobs",
     "retry_job",
     "reveal_secrets",
+    "set_max_in_flight",
+    "set_weight",
     "submit_job",
     "sweep",
     "sweep_forever",

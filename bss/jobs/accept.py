@@ -23,6 +23,7 @@ from bss.errors import (
     NotFound,
     ValidationFailed,
 )
+from bss.jobs.fairness import admit
 from bss.models import (
     Distributor,
     Instance,
@@ -34,6 +35,7 @@ from bss.models import (
     utcnow,
 )
 from bss.operations import Operation, get_operation
+from bss.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -221,21 +223,14 @@ def _replay(existing: Job, digest: str) -> Job:
     return existing
 
 
-def dispatch(session: Session, job: Job, send: Sender) -> bool:
-    """Send the job's message (after its row is committed) and note when.
+def dispatch(session: Session, job: Job, send: Sender, *, settings: Settings | None = None) -> bool:
+    """Send the job's message (after its row is committed) and note when, or hold it back while
+    its distributor has its share of the workers (bss.jobs.fairness); commits.
 
     False when the broker could not be reached: the job stays accepted (its row is the record)
     and the sweep sends it once the broker answers again.
     """
-    try:
-        send(job.id)
-    except Exception as exc:  # noqa: BLE001 - any broker failure: the sweep delivers it later
-        log.warning("job %s accepted but not sent (%s); the sweep will send it", job.id, exc)
-        return False
-    job.enqueued_at = utcnow()
-    session.add(job)
-    session.commit()
-    return True
+    return admit(session, settings or get_settings(), job, send)
 
 
 def get_job(session: Session, *, distributor_id: int | None, job_id: str) -> Job:

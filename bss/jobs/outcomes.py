@@ -15,6 +15,7 @@ from bss.db import session_scope
 from bss.errors import GoogleError, QuotaWait, error_body
 from bss.instances import mark_needs_reauth
 from bss.jobs.announce import job_event
+from bss.jobs.fairness import release
 from bss.jobs.ordering import waiting_for
 from bss.jobs.store import settle_secrets
 from bss.models import Job, JobState, add_event, utcnow
@@ -46,6 +47,10 @@ class JobOutcomes:
     def _freed(self, distributor_id: int) -> None:
         """One of the distributor's jobs left the workers (ended or waits): its fair share has
         room for another (bss.jobs.fairness)."""
+        try:
+            release(self.settings, distributor_id, lambda job_id: self.resend(job_id, 0))
+        except Exception:  # the job's outcome is saved; the sweep releases what this did not
+            log.exception("could not release held jobs of distributor %s", distributor_id)
 
     def _wait_for_quota(self, job_id: str, worker: str, exc: QuotaWait) -> str | None:
         """The instance's quota is spent for now: resume later, no attempt spent."""
@@ -73,12 +78,11 @@ class JobOutcomes:
             if job is None:
                 return None
             job.state, job.wait_reason = state, why[:300]
-            job.attempts = max(job.attempts - 1, 0)  # not an attempt: nothing failed
             job.lease_owner = job.lease_expires_at = None
             job.next_attempt_at = now + timedelta(seconds=delay) if delay else None
             job.updated_at = job.enqueued_at = now
             s.add(job)
-            add_event(s, job_id, "state", why, state=state, **data)
+            add_event(s, job_id, "state", why, state=state, set_aside=True, **data)
             distributor_id = job.distributor_id
         self.resend(job_id, int(delay * 1000))
         if state != JobState.QUEUED:

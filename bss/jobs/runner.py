@@ -10,7 +10,7 @@ from typing import Any
 
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 from sqlalchemy import or_, update
-from sqlmodel import col
+from sqlmodel import col, select
 
 from bss.crypto import Vault
 from bss.errors import (
@@ -26,7 +26,16 @@ from bss.jobs.leases import LeaseKeeper
 from bss.jobs.ordering import FINAL, blocker, wait_behind
 from bss.jobs.outcomes import JobOutcomes, Notify, Resend, SliceOver
 from bss.jobs.store import DbJobStore
-from bss.models import Instance, InstanceStatus, Job, JobState, add_event, saved_id, utcnow
+from bss.models import (
+    Instance,
+    InstanceStatus,
+    Job,
+    JobEvent,
+    JobState,
+    add_event,
+    saved_id,
+    utcnow,
+)
 from bss.operations import PARTIAL_KEY, StepContext, get_operation, snake_keys
 from bss.settings import Settings
 
@@ -41,6 +50,18 @@ class LeaseLost(Exception):
 
 # The pacer of an instance's Google calls (bss.gateway's quota limiter), or None for no pacing.
 PacerFactory = Callable[[Instance], Any]
+
+
+def _set_aside_last(s: Any, job_id: str) -> bool:
+    """Whether the job's last run ended by setting it aside (see JobOutcomes._set_aside), so
+    that this run goes on with its attempt (a run that died after resuming does not)."""
+    last = s.exec(
+        select(JobEvent)
+        .where(JobEvent.job_id == job_id, col(JobEvent.kind).in_(["state", "resume"]))
+        .order_by(col(JobEvent.id).desc())
+        .limit(1)
+    ).first()
+    return bool(last and last.data.get("set_aside"))
 
 
 class JobRunner(JobOutcomes):
@@ -72,25 +93,28 @@ class JobRunner(JobOutcomes):
         customer (then it waits: see bss.jobs.ordering); returns the state it ends in."""
         if self._behind_another(job_id):
             return JobState.WAITING
-        if not self._lease(job_id, worker):
+        how = self._lease(job_id, worker)
+        if how is None:
             log.info("job %s not runnable now (final, leased elsewhere, or not due)", job_id)
             return None
         self.leases.hold(job_id, worker)  # renewed while this process lives
         try:
-            return self._run_leased(job_id, worker)
+            return self._run_leased(job_id, worker, resumed=how == "resumed")
         finally:
             self.leases.release(job_id)
 
-    def _run_leased(self, job_id: str, worker: str) -> str | None:
+    def _run_leased(self, job_id: str, worker: str, *, resumed: bool) -> str | None:
         with self._session() as s:
             job = s.get(Job, job_id)
             instance = s.get(Instance, job.instance_id) if job else None
             assert job is not None and instance is not None
+            # A job set aside (paused after a slice, or waiting for quota) goes on with the
+            # same attempt: a "resume" line, not a new attempt, on its timeline.
             add_event(
                 s,
                 job.id,
-                "state",
-                f"Attempt {job.attempts} started by {worker}",
+                "resume" if resumed else "state",
+                f"Attempt {job.attempts} {'resumed' if resumed else 'started'} by {worker}",
                 state=JobState.RUNNING,
                 attempt=job.attempts,
             )
@@ -147,7 +171,9 @@ class JobRunner(JobOutcomes):
                 self.resend(job_id, 0)
         return True
 
-    def _lease(self, job_id: str, worker: str) -> bool:
+    def _lease(self, job_id: str, worker: str) -> str | None:
+        """Take the job: "started" (a new attempt), "resumed" (the attempt it was set aside
+        in goes on), or None when it is not ours to run now."""
         now = utcnow()
         lease_until = now + timedelta(seconds=self.settings.job_lease_seconds)
         with self._session() as s:
@@ -171,13 +197,20 @@ class JobRunner(JobOutcomes):
                     wait_reason=None,
                     lease_owner=worker,
                     lease_expires_at=lease_until,
-                    attempts=Job.attempts + 1,
-                    started_at=now,
                     updated_at=now,
                     next_attempt_at=None,
                 )
             )
-            return bool(taken.rowcount)
+            if not taken.rowcount:
+                return None
+            if _set_aside_last(s, job_id):
+                return "resumed"
+            s.execute(
+                update(Job)
+                .where(col(Job.id) == job_id)
+                .values(attempts=Job.attempts + 1, started_at=now)
+            )
+            return "started"
 
     def _credentials(self, instance: Instance) -> Any:
         creds = instance_credentials(instance, vault=self.vault, settings=self.settings)

@@ -11,8 +11,11 @@ from datetime import timedelta
 from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
+from bss.broker import broker_kind, broker_url
 from bss.db import session_scope
+from bss.jobs.fairness import distributors_with_held_jobs, release
 from bss.jobs.ordering import unblocked
+from bss.jobs.orphans import requeue_from_dead_workers
 from bss.models import (
     DeliveryState,
     Instance,
@@ -28,6 +31,8 @@ from bss.settings import Settings
 log = logging.getLogger(__name__)
 
 Send = Callable[[str], None]
+
+RELEASED_BY_SWEEP = "Sent to a worker by the scheduler: its distributor had room"
 
 
 def resume_waiting_jobs(session: Session, instance_id: int) -> list[str]:
@@ -63,7 +68,8 @@ def sweep(
 ) -> list[str]:
     """Send again every job that should be moving but whose message may be gone.
 
-    - queued, and sent (or accepted) longer ago than BSS_RESEND_AFTER_SECONDS;
+    - queued, and sent longer ago than BSS_RESEND_AFTER_SECONDS;
+    - queued and never sent (held, or the broker was away), as its distributor's share allows;
     - retrying or waiting for quota, and its next attempt is overdue by that much;
     - running, and its lease lapsed (the worker was killed);
     - waiting for re-authentication of an instance that is authenticated again;
@@ -92,9 +98,9 @@ def sweep(
             select(Job)
             .where(
                 or_(
-                    and_(
+                    and_(  # sent, but the message was lost (held jobs: see below)
                         col(Job.state) == JobState.QUEUED,
-                        or_(col(Job.enqueued_at).is_(None), col(Job.enqueued_at) < stale),
+                        col(Job.enqueued_at) < stale,
                         col(Job.updated_at) < stale,
                     ),
                     col(Job.id).in_(resumed),
@@ -105,8 +111,13 @@ def sweep(
                     and_(
                         col(Job.state) == JobState.RUNNING,
                         col(Job.lease_expires_at) < now,
-                        # once per BSS_RESEND_AFTER_SECONDS, not at every sweep until taken
-                        or_(col(Job.enqueued_at).is_(None), col(Job.enqueued_at) < stale),
+                        # at the first sweep after the lease lapsed, then once per
+                        # BSS_RESEND_AFTER_SECONDS (not at every sweep until taken)
+                        or_(
+                            col(Job.enqueued_at).is_(None),
+                            col(Job.enqueued_at) < col(Job.lease_expires_at),
+                            col(Job.enqueued_at) < stale,
+                        ),
                     ),
                 )
             )
@@ -121,6 +132,10 @@ def sweep(
             s.add(job)
             add_event(s, job.id, "sweep", "Message sent again by the scheduler", state=job.state)
             ids.append(job.id)
+    # Held jobs (never sent) go through their distributor's fair share, as when its jobs end:
+    # this makes up for a release that was lost (a worker died, the broker was away).
+    for distributor_id in distributors_with_held_jobs(settings):
+        ids += release(settings, distributor_id, send, note=RELEASED_BY_SWEEP)
     if ids:
         log.info("sweep re-sent %d job(s)", len(ids))
     if send_webhook is not None:
@@ -165,6 +180,8 @@ def sweep_forever(
     """Sweep every BSS_SWEEP_INTERVAL_SECONDS until `stop` is set."""
     while not stop.is_set():
         try:
+            if broker_kind(settings) == "redis":
+                requeue_from_dead_workers(settings.redis_url, broker_url(settings))
             sweep(settings, send, send_webhook=send_webhook)
         except Exception:  # the scheduler must outlive a database or Redis hiccup
             log.exception("sweep failed; trying again next interval")

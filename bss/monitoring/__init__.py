@@ -8,9 +8,15 @@ from bss.monitoring.dashboard import (
     running_jobs,
     waiting_by_instance,
 )
+from bss.monitoring.flow import COLUMNS as FLOW_COLUMNS
+from bss.monitoring.flow import DistributorFlow, FlowRow, flow
 from bss.monitoring.queues import (
     HEARTBEAT_INTERVAL_S,
     HEARTBEAT_TIMEOUT_S,
+    WORKERS_INFO_KEY,
+    WORKERS_SEEN_KEY,
+    QueueStats,
+    broker_queue_stats,
     finished_since,
     job_counts,
     live_workers,
@@ -21,7 +27,15 @@ from bss.monitoring.queues import (
 __all__ = [
     "HEARTBEAT_INTERVAL_S",
     "HEARTBEAT_TIMEOUT_S",
+    "WORKERS_INFO_KEY",
+    "WORKERS_SEEN_KEY",
+    "FLOW_COLUMNS",
     "Bucket",
+    "QueueStats",
+    "broker_queue_stats",
+    "DistributorFlow",
+    "FlowRow",
+    "flow",
     "finished_buckets",
     "finished_since",
     "job_counts",

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import pika.exceptions
+import redis
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from bss.broker import broker_kind, broker_url, describe_broker
+from bss.errors import BrokerUnavailable, ConfigurationError
 from bss.models import Job, JobState, utcnow
+from bss.settings import Settings
 
 # A redis.Redis client. Its replies are typed differently from one redis-py release to the next
 # (sync or awaitable), so they are taken as they come and checked where they are used.
@@ -21,8 +27,8 @@ NAMESPACE = "dramatiq"
 # Worker processes write a heartbeat every HEARTBEAT_INTERVAL_S; missing it for
 # HEARTBEAT_TIMEOUT_S counts as dead. (Dramatiq's own heartbeats also count processes that only
 # enqueue, such as the web app, so they cannot tell workers apart.)
-HEARTBEAT_INTERVAL_S = 10
-HEARTBEAT_TIMEOUT_S = 35
+HEARTBEAT_INTERVAL_S = 5
+HEARTBEAT_TIMEOUT_S = 15
 WORKERS_SEEN_KEY = "bss:workers:seen"
 WORKERS_INFO_KEY = "bss:workers:info"
 
@@ -37,9 +43,10 @@ class QueueStats:
     name: str
     ready: int
     delayed: int
-    in_progress: int
+    in_progress: int | None  # None: the broker does not tell (RabbitMQ over AMQP)
     dead: int
     oldest_age_seconds: float | None
+    broker: str = "redis"  # or "rabbitmq", which tells neither in progress nor the oldest's age
 
 
 def _oldest_age(client: RedisClient, queue: str, now_ms: float) -> float | None:
@@ -72,6 +79,32 @@ def queue_stats(client: RedisClient, queue: str) -> QueueStats:
         dead=int(client.zcard(f"{NAMESPACE}:{queue}.XQ")),
         oldest_age_seconds=_oldest_age(client, queue, now_ms),
     )
+
+
+def broker_queue_stats(settings: Settings, queues: Sequence[str]) -> list[QueueStats]:
+    """Each of `queues` as the broker holds it, on Redis or on RabbitMQ, over a short
+    connection; BrokerUnavailable (its details: the failure's kind) when it cannot be read."""
+    url = broker_url(settings)
+    try:
+        if broker_kind(settings) == "rabbitmq":
+            from bss.monitoring.rabbitmq import rabbitmq_queue_stats
+
+            return rabbitmq_queue_stats(url, queues)
+        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            return [queue_stats(client, q) for q in queues]
+        finally:
+            client.close()
+    except ConfigurationError as exc:
+        raise BrokerUnavailable(exc.message, details="configuration") from exc
+    except (redis.RedisError, pika.exceptions.AMQPError, OSError, ValueError) as exc:
+        # A malformed URL's ValueError may quote a piece of it: then only the kind is told.
+        why = type(exc).__name__
+        if not isinstance(exc, ValueError) and str(exc):
+            why += f" {exc}"
+        raise BrokerUnavailable(
+            f"{describe_broker(settings)} cannot be read: {why}", details=type(exc).__name__
+        ) from exc
 
 
 def record_heartbeat(client: RedisClient, worker: str, info: dict[str, Any]) -> None:

@@ -31,6 +31,7 @@ from bss.instances import (
     find_instance,
     redirect_uris,
 )
+from bss.jobs import fair_share
 from bss.models import ApiKey, Distributor, Instance, InstanceMode, User, iso
 from bss.notify import configure_webhook
 from bss.settings import get_settings
@@ -82,6 +83,10 @@ def _distributor_row(s: Session, d: Distributor) -> dict[str, Any]:
         "instances": count,
         "webhook_url": d.webhook_url,
         "created_at": iso(d.created_at),
+        # its share of the workers (`distributors set`): jobs sent at once ("-": no limit)
+        "weight": d.weight,
+        "max_in_flight": d.max_in_flight,
+        "at_once": fair_share(get_settings().fair_share_slots, d.weight, d.max_in_flight),
     }
 
 

@@ -78,6 +78,9 @@ def start_stack(
             "REDIS_URL": sup.start_redis(port=free_port()),
             "GOOGLE_SANDBOX_URL": sandbox,
             "BSS_PUBLIC_BASE_URLS": f"http://127.0.0.1:{port}",
+            # The sandbox enforces no quota unless a scenario sets one: pacing calls at Google's
+            # default quotas would measure the quotas, not the stack.
+            **{f"BSS_QUOTA_{api}": "1000" for api in ("RESELLER", "ADMIN", "LICENSING", "GMAIL")},
             **(env or {}),
         }
     )

@@ -11,7 +11,7 @@ import threading
 import click
 
 from bss.settings import get_settings
-from bss.tools import admin_cli
+from bss.tools import admin_cli, admin_fairness
 
 
 @click.group()
@@ -27,6 +27,7 @@ def main(ctx: click.Context) -> None:
         load_demo_env(Path(os.environ.get("BSS_HOME", "var")))
 
 
+admin_cli.distributors.add_command(admin_fairness.distributors_set)
 for _group in admin_cli.COMMANDS:
     main.add_command(_group)
 
@@ -50,24 +51,34 @@ def demo(port: int, sandbox_port: int, worker_threads: int) -> None:
 @main.command()
 @click.option(
     "--scenario",
-    type=click.Choice(["throughput", "chaos", "ordering"]),
+    type=click.Choice(
+        ["throughput", "chaos", "ordering", "kill", "license-bulk", "quota", "fairness"]
+    ),
     default="throughput",
     show_default=True,
     help="throughput: customer.create jobs on a calm stack. chaos: order.create jobs while "
     "workers are SIGKILLed, Redis is flushed and restarted and Google fails at random; "
     "exits 1 when a job was lost, duplicated or misreported. ordering: 20 seat changes on one "
     "subscription per round (JOBS rounds), 30 % of them answered 503 first; exits 1 unless "
-    "Google ends at the last one sent every round.",
+    "Google ends at the last one sent every round. kill: JOBS orders [600] on two worker "
+    "processes, one SIGKILLed a third of the way. license-bulk: one license.assign for JOBS "
+    "users [1000] at --quota calls/s [1]. quota: JOBS customer.create [300] while Google allows "
+    "the demo project --quota Reseller API calls/s [5]; prints the share of the quota used and "
+    "of calls answered 429. fairness: distributor A sends JOBS orders [2000], then B one; "
+    "prints B's time against an idle stack and A's throughput against A's alone.",
 )
 @click.option("--jobs", default=None, type=int, help="Orders to submit [200; chaos: 1000].")
 @click.option("--concurrency", default=8, show_default=True, help="Concurrent API clients.")
-@click.option("--worker-processes", default=None, type=int, help="[1; chaos: 2]")
+@click.option("--worker-processes", default=None, type=int, help="[1; chaos, fairness: 2]")
 @click.option("--worker-threads", default=8, show_default=True)
 @click.option(
     "--google-latency", default=0.05, show_default=True, help="throughput: seconds per Google call."
 )
 @click.option("--kills", default=64, show_default=True, help="chaos: workers to SIGKILL.")
 @click.option("--timeout", default=1500.0, show_default=True, help="chaos: seconds to wait.")
+@click.option(
+    "--quota", default=None, type=float, help="Google calls/s allowed (license-bulk: 1, quota: 5)."
+)
 def bench(
     scenario: str,
     jobs: int | None,
@@ -77,6 +88,7 @@ def bench(
     google_latency: float,
     kills: int,
     timeout: float,
+    quota: float | None,
 ) -> None:
     """Start a throw-away local stack, push JOBS orders through it, print the figures."""
     _log_at(logging.WARNING)
@@ -97,6 +109,40 @@ def bench(
 
         ok = run_ordering(
             rounds=jobs or 5, changes=20, worker_threads=worker_threads, failure_rate=0.3
+        )
+        sys.exit(0 if ok else 1)
+    if scenario == "kill":
+        from bss.tools.bench_flow import run_kill
+
+        ok = run_kill(orders=jobs or 600, worker_threads=worker_threads, google_latency=0.1)
+        sys.exit(0 if ok else 1)
+    if scenario == "license-bulk":
+        from bss.tools.bench_flow import run_license_bulk
+
+        ok = run_license_bulk(
+            users=jobs or 1000, per_second=quota or 1.0, worker_threads=worker_threads
+        )
+        sys.exit(0 if ok else 1)
+    if scenario == "quota":
+        from bss.tools.bench_quota import run_quota
+
+        ok = run_quota(
+            jobs=jobs or 300,
+            per_second=quota or 5.0,
+            worker_processes=worker_processes or 2,
+            worker_threads=worker_threads,
+            concurrency=concurrency,
+        )
+        sys.exit(0 if ok else 1)
+    if scenario == "fairness":
+        from bss.tools.bench_fairness import run_fairness
+
+        ok = run_fairness(
+            orders=jobs or 2000,
+            concurrency=concurrency,
+            worker_processes=worker_processes or 2,  # 16 threads: the default fair share
+            worker_threads=worker_threads,
+            google_latency=google_latency,
         )
         sys.exit(0 if ok else 1)
     from bss.tools.bench import run_bench
@@ -158,7 +204,7 @@ def worker(processes: int, threads: int) -> None:
 @main.command()
 def scheduler() -> None:
     """Run the periodic sweep that re-sends jobs whose message was lost."""
-    from bss.broker import make_broker, send_job, send_webhook
+    from bss.broker import describe_broker, make_broker, send_job, send_webhook
     from bss.jobs import sweep_forever
 
     _log_at(logging.INFO)
@@ -167,7 +213,10 @@ def scheduler() -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    click.echo(f"Scheduler sweeping every {settings.sweep_interval_seconds:g}s.")
+    click.echo(
+        f"Scheduler sweeping every {settings.sweep_interval_seconds:g}s; "
+        f"broker: {describe_broker(settings)}."
+    )
     sweep_forever(
         settings,
         lambda job_id: send_job(broker, job_id),

@@ -27,6 +27,7 @@ from bss.accounts import (
     set_password,
     user_by_email,
 )
+from bss.broker import describe_broker
 from bss.crypto import hash_api_key, vault_from_settings
 from bss.db import session_scope
 from bss.errors import NotFound
@@ -269,6 +270,8 @@ def run_demo(settings: Settings, *, port: int, sandbox_port: int, worker_threads
         wait_http(f"http://127.0.0.1:{port}/healthz", proc=web)
         write_demo_env(home, env)
         _print_banner(info, home, metrics_port)
+        if settings.broker_url:  # the demo's Redis still holds tokens, limits and heartbeats
+            click.echo(f"Broker: {describe_broker(settings)}.\n")
         restarts: list[float] = []
         while not stop.wait(1.0):
             dead = sup.dead()

@@ -1,16 +1,24 @@
-"""The whole system, really started: redis-server, the sandbox, gunicorn, a dramatiq worker."""
+"""The whole system, really started: redis-server, the sandbox, gunicorn, a dramatiq worker.
+
+Set BSS_TEST_BROKER_URL (amqp://guest:guest@127.0.0.1:5672/%2F) to run them on RabbitMQ: the web
+app and the workers use it as their broker (Redis stays for the rest), its queues emptied first.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
-from pipeline import sandbox_post
+from pipeline import purge_queues, sandbox_post
 
 from bss.accounts import create_api_key, create_distributor
 from bss.crypto import Vault
@@ -74,10 +82,62 @@ class Tenant:
 
 
 @pytest.fixture(scope="session")
+def broker_url(redis_url: str) -> str:
+    """BSS_TEST_BROKER_URL, its queues emptied of an earlier run's messages; empty: the broker is
+    the Redis of REDIS_URL."""
+    url = os.environ.get("BSS_TEST_BROKER_URL", "")
+    if url:
+        purge_queues(Settings(BSS_BROKER_URL=url, REDIS_URL=redis_url))
+    return url
+
+
+@dataclass
+class OwnBroker:
+    """A broker no other worker listens on, for workers of a test's own."""
+
+    redis_url: str
+    broker_url: str  # a RabbitMQ virtual host of its own; empty on Redis
+
+    @property
+    def update(self) -> dict[str, str]:
+        """What to change in the stack's settings to send to these workers."""
+        return {"redis_url": self.redis_url, "broker_url": self.broker_url}
+
+
+@pytest.fixture
+def own_broker(supervisor: Supervisor, broker_url: str) -> Iterator[OwnBroker]:
+    """An embedded Redis of the test's own and, on RabbitMQ, a new virtual host (made with this
+    machine's rabbitmqctl, deleted afterwards); skipped without rabbitmqctl, failed in CI."""
+    redis_url = supervisor.start_redis(port=free_port())
+    if not broker_url:
+        yield OwnBroker(redis_url, "")
+        return
+    parts = urlsplit(broker_url)
+    vhost = f"bss-test-{uuid.uuid4().hex[:10]}"
+    user = parts.username or "guest"
+    try:
+        if parts.hostname not in ("127.0.0.1", "localhost"):
+            raise OSError(f"rabbitmqctl reaches this machine's RabbitMQ, not {parts.hostname}")
+        rabbitmqctl("add_vhost", vhost)
+        rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*")
+    except (OSError, subprocess.SubprocessError) as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"a RabbitMQ virtual host of the test's own: {exc}")
+        pytest.skip(f"a RabbitMQ virtual host of the test's own needs rabbitmqctl: {exc}")
+    yield OwnBroker(redis_url, parts._replace(path="/" + quote(vhost, safe="")).geturl())
+    rabbitmqctl("delete_vhost", vhost)
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
 def stack(
     supervisor: Supervisor,
     database_url: str,
     redis_url: str,
+    broker_url: str,
     secret_keys: str,
     sandbox_url: str,
     tmp_path_factory: pytest.TempPathFactory,
@@ -92,6 +152,7 @@ def stack(
         "BSS_HOME": str(tmp_path_factory.mktemp("home")),
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
+        "BSS_BROKER_URL": broker_url,
         "BSS_SECRET_KEYS": secret_keys,
         "GOOGLE_SANDBOX_URL": sandbox_url,
         "BSS_PUBLIC_BASE_URLS": web,

@@ -1,4 +1,5 @@
-"""Helpers of the pipeline's end-to-end tests: the sandbox's state and faults, order bodies."""
+"""Helpers of the pipeline's end-to-end tests: the sandbox's state and faults, order bodies, the
+broker's queues."""
 
 from __future__ import annotations
 
@@ -8,9 +9,32 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import redis
 import requests
 
+from bss.broker import JOBS_QUEUE, WEBHOOKS_QUEUE, make_broker
+from bss.settings import Settings
+
 STARTER, STANDARD, PLUS = "1010020027", "1010020028", "1010020025"
+
+
+def purge_queues(settings: Settings) -> None:
+    """Drop every message waiting in the broker's queues (ready, delayed and dead)."""
+    broker = make_broker(settings)
+    try:
+        for queue in (JOBS_QUEUE, WEBHOOKS_QUEUE):
+            broker.flush(queue)
+    finally:
+        broker.close()
+
+
+def lose_queued_messages(settings: Settings) -> None:
+    """The broker loses its messages: Redis is emptied (as when it restarts without its data),
+    RabbitMQ's queues are purged (what a worker already holds stays with it)."""
+    if settings.broker_url:
+        purge_queues(settings)
+    else:
+        redis.Redis.from_url(settings.redis_url).flushall()
 
 
 def sandbox_post(sandbox: str, path: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,9 @@ def test_the_running_worker_process_is_seen_alive(stack):
 def test_readyz_reports_the_database_and_redis(stack):
     resp = requests.get(f"{stack.web}/readyz", timeout=10)
     assert resp.status_code == 200
-    assert resp.json()["checks"] == {"database": "ok", "redis": "ok"}
+    # RabbitMQ (BSS_BROKER_URL) is checked besides Redis
+    broker = {"broker": "ok"} if stack.settings.broker_url else {}
+    assert resp.json()["checks"] == {"database": "ok", "redis": "ok", **broker}
 
 
 def test_the_workers_count_their_google_calls_and_dramatiq_messages(tenant):

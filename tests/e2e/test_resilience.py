@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-import redis
 import requests
 from pipeline import (
     STARTER,
@@ -15,6 +14,7 @@ from pipeline import (
     customers,
     fault,
     licenses,
+    lose_queued_messages,
     new_domain,
     order_params,
     sandbox_post,
@@ -285,8 +285,8 @@ def test_jobs_whose_messages_vanish_with_redis_are_re_sent_by_the_sweep(tenant):
     domains = [new_domain() for _ in range(6)]
     try:
         ids = [submit(tenant, "customer.create", customer_params(d)) for d in domains]
-        # When Redis loses every queued message in the middle of the run
-        redis.Redis.from_url(stack.settings.redis_url).flushall()
+        # When Redis (or RabbitMQ) loses every queued message in the middle of the run
+        lose_queued_messages(stack.settings)
     finally:
         requests.post(
             f"{sandbox}/_sandbox/latency",

@@ -22,8 +22,12 @@ def _post(client, tenant, params):
 
 def test_a_job_accepted_while_the_queue_is_down_is_202_and_runs_once_it_is_back(tenant):
     stack = tenant.stack
-    # A web process whose Redis is not there (nothing listens on that port)
-    down = stack.settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    # A web process whose Redis (or RabbitMQ) is not there (nothing listens on that port)
+    nowhere = f"127.0.0.1:{free_port()}"
+    broker = f"amqp://guest:guest@{nowhere}/%2F" if stack.settings.broker_url else ""
+    down = stack.settings.model_copy(
+        update={"redis_url": f"redis://{nowhere}/0", "broker_url": broker}
+    )
     client = create_app(down).test_client()
     domain = new_domain()
     resp = _post(client, tenant, customer_params(domain))

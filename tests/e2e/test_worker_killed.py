@@ -17,7 +17,6 @@ from bss.crypto import Vault, hash_api_key
 from bss.db import session_scope
 from bss.jobs import sweep
 from bss.models import ApiKey, Distributor, Job
-from bss.tools import free_port
 
 
 def start_worker(supervisor, env):
@@ -29,7 +28,8 @@ def start_worker(supervisor, env):
 
 
 def worker_env(stack, redis_url: str, **settings: str) -> dict[str, str]:
-    """The environment of workers of a test's own, on its own Redis, with these settings."""
+    """The environment of workers of a test's own, on its own Redis (and BSS_BROKER_URL, when
+    given in `settings`), with these settings."""
     return {
         **{k: str(v) for k, v in os.environ.items() if k.startswith("BSS_TEST")},
         "BSS_HOME": str(stack.settings.home),
@@ -41,19 +41,21 @@ def worker_env(stack, redis_url: str, **settings: str) -> dict[str, str]:
     }
 
 
-def test_a_killed_worker_leaves_a_job_that_another_finishes_without_duplicates(tenant, supervisor):
+def test_a_killed_worker_leaves_a_job_that_another_finishes_without_duplicates(
+    tenant, supervisor, own_broker
+):
     stack, sandbox = tenant.stack, tenant.stack.sandbox
-    # Given workers of their own (own Redis), with a short lease so a dead one is noticed fast
-    redis_url = supervisor.start_redis(port=free_port())
+    # Given workers of their own (own broker), with a short lease so a dead one is noticed fast
     env = worker_env(
         stack,
-        redis_url,
+        own_broker.redis_url,
+        BSS_BROKER_URL=own_broker.broker_url,
         BSS_JOB_LEASE_SECONDS="5",
         BSS_JOB_TIME_LIMIT_SECONDS="4",
         BSS_JOB_RETRY_BASE_SECONDS="0.2",
         GOOGLE_HTTP_TIMEOUT="5",
     )
-    settings = stack.settings.model_copy(update={"redis_url": redis_url, "resend_after_seconds": 1})
+    settings = stack.settings.model_copy(update={**own_broker.update, "resend_after_seconds": 1})
     broker = make_broker(settings)
     worker = start_worker(supervisor, env)
     # And Google is slow to create subscriptions
@@ -96,14 +98,19 @@ def test_a_killed_worker_leaves_a_job_that_another_finishes_without_duplicates(t
         assert s.get(Job, job_id).result["subscriptions"][0]["created"] is True
 
 
-def test_a_live_workers_long_job_is_never_taken_over(tenant, supervisor):
+def test_a_live_workers_long_job_is_never_taken_over(tenant, supervisor, own_broker):
     stack, sandbox = tenant.stack, tenant.stack.sandbox
     # Given two workers of their own and a lease of 3 s, much shorter than one Google call
-    redis_url = supervisor.start_redis(port=free_port())
-    env = worker_env(stack, redis_url, BSS_JOB_LEASE_SECONDS="3", GOOGLE_HTTP_TIMEOUT="20")
+    env = worker_env(
+        stack,
+        own_broker.redis_url,
+        BSS_BROKER_URL=own_broker.broker_url,
+        BSS_JOB_LEASE_SECONDS="3",
+        GOOGLE_HTTP_TIMEOUT="20",
+    )
     start_worker(supervisor, env)
     start_worker(supervisor, env)
-    settings = stack.settings.model_copy(update={"redis_url": redis_url, "resend_after_seconds": 0})
+    settings = stack.settings.model_copy(update={**own_broker.update, "resend_after_seconds": 0})
     broker = make_broker(settings)
     latency = {"method": "reseller.customers.insert", "seconds": 8}
     requests.post(f"{sandbox}/_sandbox/latency", json=latency, timeout=10).raise_for_status()

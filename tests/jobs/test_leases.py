@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bss.db import session_scope
+from bss.jobs import sweep
 from bss.jobs.leases import LeaseKeeper
 from bss.models import Job, JobState, utcnow
 from tests.support.samples import CUSTOMER, submit
@@ -38,3 +39,25 @@ def test_held_leases_are_renewed_and_no_others(settings, tenant):
     assert keeper.renew() == 1
     assert _lease_left(settings, ours) > 15
     assert _lease_left(settings, taken_over) < 3 and _lease_left(settings, released) < 3
+
+
+def test_a_lapsed_lease_is_sent_again_at_the_first_sweep_after_it_lapses_then_rarely(
+    settings, tenant
+):
+    # A job accepted and sent a moment ago, whose worker died: its lease has just lapsed
+    settings = settings.model_copy(update={"resend_after_seconds": 60})
+    job_id = _running(settings, tenant, "lapsed.example", "host:3:t1")
+    with session_scope(settings.database_url) as s:
+        job = s.get(Job, job_id)
+        job.enqueued_at = utcnow() - timedelta(seconds=5)
+        job.lease_expires_at = utcnow() - timedelta(seconds=1)
+    sent: list[str] = []
+    # The first sweep sends it, though it was sent 5 s ago (not 60): a dead worker's job
+    # waits for its lease and one sweep, not for the resend interval
+    # (other tests' jobs in this database may be swept too: only this one is counted)
+    sweep(settings, sent.append)
+    assert sent.count(job_id) == 1
+    # The next sweeps leave it alone: its message is on its way
+    sweep(settings, sent.append)
+    sweep(settings, sent.append)
+    assert sent.count(job_id) == 1

@@ -79,9 +79,12 @@ def create_job(body: JobCreate, header: IdempotencyHeader):
         vault=current_app.extensions["bss.vault"],
     )
     session.commit()
+    settings = current_app.config["BSS_SETTINGS"]
+    send = current_app.extensions["bss.send"]
+    # Sent now, or held while the distributor has its share of the workers (wait_reason says so)
+    sent = not created or jobs.dispatch(session, job, send, settings=settings)
     body = _public(job)
-    if created and not jobs.dispatch(session, job, current_app.extensions["bss.send"]):
-        settings = current_app.config["BSS_SETTINGS"]
+    if not sent:
         wait = round(settings.resend_after_seconds + settings.sweep_interval_seconds)
         body["notice"] = (
             "Accepted and recorded, but the job queue is unreachable right now: the job will be "

@@ -41,6 +41,10 @@ def attempt_rows(events: Iterable[JobEvent]) -> list[dict[str, Any]]:
                 "outcome": None,
             }
             rows.append(current)
+        elif e.kind == "resume" and current is not None:
+            # the same attempt goes on after a pause or a wait for quota: its outcome is later
+            current["outcome"] = None
+            current["resumed"] = current.get("resumed", 0) + 1
         elif e.kind == "google_call" and current is not None:
             current["calls"] += 1
         elif e.kind == "state" and e.data.get("by"):

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from bss import jobs
 from bss.errors import InvalidState, ValidationFailed
 from bss.models import Distributor, Instance, Job, JobEvent, WebhookDelivery
-from bss.operations import get_operation
+from bss.operations import PARTIAL_KEY, get_operation
 from web.dashboard.access import actor, job_or_404
 from web.dashboard.attempts import attempt_rows, google_calls
 from web.dashboard.common import redacted
@@ -30,7 +30,8 @@ def _steps(job: Job) -> list[dict[str, Any]]:
         names = [name for name, _ in get_operation(job.operation).steps]
     except ValidationFailed:  # an operation since removed: show what was recorded
         names = []
-    names += [n for n in checkpoint if n not in names]
+    # (the partial state of a long step is not a step: its progress shows above)
+    names += [n for n in checkpoint if n not in names and n != PARTIAL_KEY]
     shown = {n: redacted(out) for n, out in checkpoint.items()}
     return [
         {"name": n, "done": n in shown, "output": shown.get(n), "gist": _gist(shown.get(n))}

@@ -14,13 +14,15 @@ from sqlmodel import col, select
 from bss import monitoring
 from bss.accounts import ALL
 from bss.broker import JOBS_QUEUE, WEBHOOKS_QUEUE
+from bss.errors import BrokerUnavailable
+from bss.gateway import project_of, quota_usage
 from bss.models import Distributor, Instance, InstanceStatus
-from bss.monitoring import finished_buckets, running_jobs
+from bss.monitoring import FLOW_COLUMNS, finished_buckets, flow, running_jobs
 from web.dashboard.access import scope
 from web.dashboard.charts import throughput_chart
 from web.dashboard.common import redis_client
-from web.deps import db
-from web.portal.access import sign_in_required
+from web.deps import db, settings
+from web.portal.access import sign_in_required, vault
 
 bp = Blueprint("dashboard_overview", __name__, url_prefix="/dashboard")
 
@@ -30,13 +32,17 @@ ATTENTION_SHOWN = 15
 
 
 def _broker(visible: int | None) -> dict[str, Any]:
-    """Queues and live workers from Redis, or why they could not be read."""
+    """Queues from the broker (Redis or RabbitMQ) and live workers from their heartbeats in
+    Redis, or why they could not be read (the failure's kind: no host or URL on the page)."""
+    error = None
     try:
-        client = redis_client()
-        queues = [monitoring.queue_stats(client, q) for q in (JOBS_QUEUE, WEBHOOKS_QUEUE)]
-        workers = monitoring.live_workers(client)
+        queues = monitoring.broker_queue_stats(settings(), [JOBS_QUEUE, WEBHOOKS_QUEUE])
+    except BrokerUnavailable as exc:
+        queues, error = [], exc.details
+    try:
+        workers = monitoring.live_workers(redis_client())
     except redis.RedisError as exc:
-        return {"queues": [], "workers": [], "broker_error": type(exc).__name__}
+        workers, error = [], error or type(exc).__name__
     running = running_jobs(db(), scope=visible)
     for worker in workers:
         # A running job's lease_owner is "host:pid:thread"; the worker's name is "host:pid".
@@ -46,8 +52,24 @@ def _broker(visible: int | None) -> dict[str, Any]:
     return {
         "queues": queues,
         "workers": sorted(workers, key=lambda w: w["worker"]),
-        "broker_error": None,
+        "broker_error": error,
     }
+
+
+def _quota(visible: int | None) -> list[dict[str, Any]]:
+    """Google quota use of the Cloud projects of the instances this user may see, each named
+    with its instances."""
+    query = select(Instance)
+    if visible is not ALL:
+        query = query.where(col(Instance.distributor_id) == visible)
+    named: dict[str, list[str]] = {}
+    for instance in db().exec(query).all():
+        named.setdefault(project_of(instance, vault=vault()), []).append(instance.name)
+    return [
+        {"use": use, "instances": sorted(named[use.project])}
+        for use in quota_usage(settings())
+        if use.project in named
+    ]
 
 
 def _context() -> dict[str, Any]:
@@ -72,6 +94,9 @@ def _context() -> dict[str, Any]:
     day = finished_buckets(session, scope=visible, window=timedelta(days=1), buckets=24)
     return {
         **_broker(visible),
+        "flow": flow(session, scope=visible),
+        "flow_columns": FLOW_COLUMNS,
+        "quota": _quota(visible),
         "attention": attention,
         "attention_total": attention_total,
         "hour": hour,

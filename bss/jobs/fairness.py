@@ -1,0 +1,244 @@
+"""Distributors share the workers: a flood from one does not delay another's single order.
+
+The database is the record and the broker only delivers, so each distributor may have at most
+its share of jobs *in flight* (sent to the broker and not ended: `queued` with `enqueued_at` set,
+or `running`). Its other queued jobs are *held* (`enqueued_at` NULL, `wait_reason` saying why)
+and sent, oldest first and in turn across its instances, whenever one of its jobs leaves the
+workers (`release`). The share is BSS_FAIR_SHARE_SLOTS times the distributor's weight, at least
+one, and at most its own `max_in_flight`. Jobs coming back from `retrying`, `waiting` or
+`waiting_quota` need no slot: they were admitted once already.
+
+Claims are conditional updates (`enqueued_at IS NULL`), so two releasers never send the same job,
+and the in-flight count is read in the same statement as the jobs to release, so they do not
+exceed the share between them either. A release that was lost (a worker died, the broker was
+away) is made up for by the sweep, which releases every distributor that has held jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, case, func, or_, update
+from sqlmodel import Session, col, select
+
+from bss.db import session_scope
+from bss.errors import ValidationFailed
+from bss.models import Distributor, Instance, Job, JobState, add_event, utcnow
+from bss.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[str], None]
+
+# Jobs claimed at once when a distributor has no limit (BSS_FAIR_SHARE_SLOTS=0, no cap).
+UNLIMITED_BATCH = 500
+MAX_WEIGHT = 1000.0
+
+HELD = and_(col(Job.state) == JobState.QUEUED, col(Job.enqueued_at).is_(None))
+# `state IN (...)` first, so that the index on (distributor_id, state, created_at, id) serves
+QUEUED_OR_RUNNING = col(Job.state).in_([JobState.QUEUED, JobState.RUNNING])
+SENT_OR_RUNNING = or_(col(Job.state) == JobState.RUNNING, col(Job.enqueued_at).is_not(None))
+IN_FLIGHT = and_(QUEUED_OR_RUNNING, SENT_OR_RUNNING)
+
+
+def fair_share(slots: int, weight: float, max_in_flight: int | None) -> int | None:
+    """How many of a distributor's jobs may be in flight at once (None: no limit)."""
+    by_weight = max(1, math.floor(slots * weight + 0.5)) if slots > 0 else None
+    if max_in_flight is None:
+        return by_weight
+    cap = max(max_in_flight, 1)  # never 0: held jobs would wait for ever
+    return cap if by_weight is None else min(by_weight, cap)
+
+
+@dataclass(frozen=True)
+class Terms:
+    """How a distributor shares the workers now."""
+
+    share: int | None  # its jobs in flight at once (None: no limit)
+    instances: int  # more than one: its instances take turns
+
+
+def terms_of(session: Session, settings: Settings, distributor_id: int) -> Terms:
+    """The distributor's share of the workers, and whether its instances take turns."""
+    instances = (
+        select(func.count())
+        .select_from(Instance)
+        .where(Instance.distributor_id == distributor_id)
+        .scalar_subquery()
+    )
+    weight, cap, count = session.exec(
+        select(Distributor.weight, Distributor.max_in_flight, instances).where(
+            Distributor.id == distributor_id
+        )
+    ).one()
+    return Terms(fair_share(settings.fair_share_slots, weight, cap), count)
+
+
+def load(session: Session, distributor_id: int) -> tuple[int, int]:
+    """The distributor's jobs in flight (sent to the workers and not ended) and held back."""
+    in_flight = func.coalesce(func.sum(case((SENT_OR_RUNNING, 1), else_=0)), 0)
+    busy, queued_or_running = session.exec(
+        select(in_flight, func.count())
+        .select_from(Job)
+        .where(Job.distributor_id == distributor_id, QUEUED_OR_RUNNING)
+    ).one()
+    return busy, queued_or_running - busy
+
+
+def admit(session: Session, settings: Settings, job: Job, send: Send) -> bool:
+    """Send a newly accepted (committed) job now if its distributor has room, else hold it with
+    the reason; commits. Older held jobs of the distributor go first when there is room.
+
+    False when the broker could not be reached: the job stays held and the sweep sends it.
+    """
+    terms = terms_of(session, settings, job.distributor_id)
+    busy, held = load(session, job.distributor_id)
+    claimed: list[str] = []
+    claimed_at = utcnow()
+    if terms.share is None or busy < terms.share:  # room: take the next turns as releasers do
+        turns, busy = _next_turns(session, job.distributor_id, terms)
+        claimed = _claim(session, turns, claimed_at)
+    if job.id not in claimed:
+        _hold(session, job, terms.share, busy=busy, earlier=max(held - 1, 0))
+    session.commit()
+    sent = _send(session, claimed, claimed_at, send)
+    return job.id in sent or job.id not in claimed
+
+
+def release(
+    settings: Settings, distributor_id: int, send: Send, *, note: str | None = None
+) -> list[str]:
+    """Send the distributor's held jobs that fit in its share now (oldest first, in turn across
+    its instances); their ids. `note` goes on the timeline of each one sent."""
+    with session_scope(settings.database_url) as s:
+        terms = terms_of(s, settings, distributor_id)
+        turns, _busy = _next_turns(s, distributor_id, terms)
+        claimed_at = utcnow()
+        claimed = _claim(s, turns, claimed_at)
+        if note:
+            for job_id in claimed:
+                add_event(s, job_id, "sweep", note, state=JobState.QUEUED)
+        s.commit()
+        return _send(s, claimed, claimed_at, send)
+
+
+def distributors_with_held_jobs(settings: Settings) -> list[int]:
+    """Distributors that have jobs held back: for the sweep to release (a safety net)."""
+    with session_scope(settings.database_url) as s:
+        return list(s.exec(select(Job.distributor_id).where(HELD).distinct()).all())
+
+
+def set_weight(session: Session, distributor: Distributor, weight: float) -> None:
+    """Change the distributor's share of the workers relative to others (1 = equal)."""
+    if not math.isfinite(weight) or not 0 < weight <= MAX_WEIGHT:
+        raise ValidationFailed(
+            f"The weight must be a number above 0 and at most {MAX_WEIGHT:g}, not {weight:g}: "
+            "1 is an equal share of the workers, 2 twice the share of a distributor at 1.",
+            details=[{"field": "weight", "problem": f"not above 0 and at most {MAX_WEIGHT:g}"}],
+        )
+    distributor.weight = weight
+    session.add(distributor)
+
+
+def set_max_in_flight(session: Session, distributor: Distributor, most: int | None) -> None:
+    """Cap the distributor's jobs in flight at `most` (None: no cap of its own)."""
+    if most is not None and most < 1:
+        raise ValidationFailed(
+            f"The most jobs in flight must be 1 or more, not {most}; to remove the cap, set it to "
+            "none (the weight alone then sets the share).",
+            details=[{"field": "max_in_flight", "problem": "not a whole number of 1 or more"}],
+        )
+    distributor.max_in_flight = most
+    session.add(distributor)
+
+
+def _next_turns(session: Session, distributor_id: int, terms: Terms) -> tuple[list[str], int]:
+    """The held jobs to send now (oldest first, in turn across instances) and the jobs in flight,
+    read in one statement so that releasers at the same moment see one state."""
+    busy = (
+        select(func.count())
+        .select_from(Job)
+        .where(Job.distributor_id == distributor_id, IN_FLIGHT)
+        .scalar_subquery()
+    )
+    limit = terms.share if terms.share is not None else UNLIMITED_BATCH
+    if terms.instances <= 1:  # one instance: its oldest first (the index gives them in order)
+        query = (
+            select(col(Job.id), busy)
+            .where(Job.distributor_id == distributor_id, HELD)
+            .order_by(col(Job.created_at), col(Job.id))
+        )
+    else:  # each instance's oldest, then each one's second oldest, ...
+        held = (
+            select(
+                col(Job.id).label("id"),
+                col(Job.created_at).label("created_at"),
+                func.row_number()
+                .over(
+                    partition_by=col(Job.instance_id), order_by=(col(Job.created_at), col(Job.id))
+                )
+                .label("turn"),
+            )
+            .where(Job.distributor_id == distributor_id, HELD)
+            .subquery()
+        )
+        query = select(held.c.id, busy).order_by(held.c.turn, held.c.created_at, held.c.id)
+    rows = session.exec(query.limit(limit)).all()
+    if not rows:
+        return [], 0
+    in_flight_now = rows[0][1]
+    room = len(rows) if terms.share is None else max(terms.share - in_flight_now, 0)
+    return [r[0] for r in rows[:room]], in_flight_now
+
+
+def _claim(session: Session, ids: Sequence[str], at: datetime) -> list[str]:
+    """Mark these held jobs sent; only those still held (another releaser may have won)."""
+    if not ids:
+        return []
+    done = session.exec(
+        update(Job)
+        .where(col(Job.id).in_(list(ids)), HELD)
+        .values(enqueued_at=at, wait_reason=None)
+        .returning(col(Job.id))
+    )
+    claimed = set(done.scalars().all())
+    return [i for i in ids if i in claimed]  # in their turn's order
+
+
+def _hold(session: Session, job: Job, share: int | None, *, busy: int, earlier: int) -> None:
+    """Keep the job back, saying why in words (once, when it is accepted)."""
+    pace = f"; it runs {share} at a time." if share is not None else "."
+    if earlier:
+        jobs = "job" if earlier == 1 else "jobs"
+        why = f"Queued behind {earlier:,} earlier {jobs} of this distributor{pace}"
+    else:
+        jobs = "job" if busy == 1 else "jobs"
+        why = f"Queued until one of this distributor's {busy} {jobs} in progress ends{pace}"
+    done = session.exec(update(Job).where(col(Job.id) == job.id, HELD).values(wait_reason=why))
+    if done.rowcount:
+        add_event(session, job.id, "state", why, state=JobState.QUEUED, held=True)
+
+
+def _send(session: Session, ids: list[str], claimed_at: datetime, send: Send) -> list[str]:
+    """Send the claimed jobs (after commit); if the broker fails, the rest go back to held."""
+    for n, job_id in enumerate(ids):
+        try:
+            send(job_id)
+        except Exception as exc:  # noqa: BLE001 - any broker failure: the sweep sends them later
+            log.warning("%d job(s) not sent (%s); they stay held for the sweep", len(ids) - n, exc)
+            session.execute(
+                update(Job)
+                .where(
+                    col(Job.id).in_(ids[n:]),
+                    col(Job.state) == JobState.QUEUED,
+                    col(Job.enqueued_at) == claimed_at,
+                )
+                .values(enqueued_at=None)
+            )
+            session.commit()
+            return ids[:n]
+    return ids
