@@ -15,11 +15,13 @@ from bss.gateway.oauth_states import (
     peek_state,
     save_state,
 )
-from bss.gateway.pacing import Pacer, pacer_factory, pacer_for, project_of
+from bss.gateway.pacing import PACED_APIS, instance_limits, Pacer, pacer_factory, pacer_for, project_of
 from bss.gateway.quota import QuotaKey, QuotaLimiter, QuotaUse, quota_usage
 from bss.gateway.tokens import TokenCache, fingerprint, token_cache_from_settings
 
 __all__ = [
+    "PACED_APIS",
+    "instance_limits",
     "REQUIRED_SCOPES",
     "CallRecord",
     "ConsumedState",

@@ -25,6 +25,7 @@ from bss.accounts import (
 from bss.crypto import vault_from_settings
 from bss.db import session_scope
 from bss.errors import BssError
+from bss.gateway import instance_limits
 from bss.instances import (
     configure_service_account,
     create_instance,
@@ -174,6 +175,7 @@ def instances_show(instance: str, as_json: bool) -> None:
             authenticated_at=iso(i.authenticated_at),
             last_error=i.last_error,
             redirect_uris=redirect_uris(settings.base_urls) if i.mode == InstanceMode.OAUTH else [],
+            quotas_per_second=instance_limits(i, settings),
         )
         _print([row], as_json, one=True)
 

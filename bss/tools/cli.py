@@ -11,7 +11,7 @@ import threading
 import click
 
 from bss.settings import get_settings
-from bss.tools import admin_cli, admin_fairness
+from bss.tools import admin_cli, admin_fairness, admin_quotas
 
 
 @click.group()
@@ -28,6 +28,7 @@ def main(ctx: click.Context) -> None:
 
 
 admin_cli.distributors.add_command(admin_fairness.distributors_set)
+admin_cli.instances.add_command(admin_quotas.instances_set_quota)
 for _group in admin_cli.COMMANDS:
     main.add_command(_group)
 

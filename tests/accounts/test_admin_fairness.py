@@ -57,3 +57,34 @@ def test_bad_values_are_refused_in_the_users_words(bss, tenant):
     # Nothing was changed by the refusals
     shown = json.loads(bss("distributors", "show", tenant.slug, "--json").output)
     assert (shown["weight"], shown["max_in_flight"]) == (1.0, None)
+
+
+def test_an_instances_quotas_are_raised_shown_and_reset_from_a_shell(bss, tenant):
+    ref = f"{tenant.slug}/main"
+    shown = json.loads(bss("instances", "show", ref, "--json").output)
+    assert shown["quotas_per_second"] == {"reseller": 5, "admin": 40, "licensing": 1, "gmail": 1}
+    # Google granted the project 10 License Manager calls a second
+    done = bss("instances", "set-quota", ref, "licensing=10", "reseller=2.5")
+    assert done.exit_code == 0, done.output
+    assert "licensing 10/s" in done.output and "admin 40/s (default)" in done.output
+    shown = json.loads(bss("instances", "show", ref, "--json").output)
+    assert shown["quotas_per_second"]["licensing"] == 10
+    assert shown["quotas_per_second"]["reseller"] == 2.5
+    # `default` goes back to the settings' quota
+    assert bss("instances", "set-quota", ref, "reseller=default").exit_code == 0
+    shown = json.loads(bss("instances", "show", ref, "--json").output)
+    assert (shown["quotas_per_second"]["reseller"], shown["quotas_per_second"]["licensing"]) == (
+        5,
+        10,
+    )
+    # Bad input is refused in words, and changes nothing
+    for bad, said in [
+        ("licencing=3", "the API one of reseller, admin, licensing, gmail"),
+        ("licensing=0", "above 0"),
+        ("licensing=fast", "above 0"),
+        ("licensing", "API=CALLS_PER_SECOND"),
+    ]:
+        refused = bss("instances", "set-quota", ref, bad)
+        assert refused.exit_code == 2 and said in refused.output, refused.output
+    shown = json.loads(bss("instances", "show", ref, "--json").output)
+    assert shown["quotas_per_second"]["licensing"] == 10
