@@ -2,11 +2,11 @@
 
 The database is the record and the broker only delivers, so each distributor may have at most
 its share of jobs *in flight* (sent to the broker and not ended: `queued` with `enqueued_at` set,
-or `running`). Its other queued jobs are *held* (`enqueued_at` NULL, `wait_reason` saying why)
-and sent, oldest first and in turn across its instances, whenever one of its jobs leaves the
-workers (`release`). The share is BSS_FAIR_SHARE_SLOTS times the distributor's weight, at least
+`running`, or `waiting_quota`). Its other queued jobs are *held* (`enqueued_at` NULL,
+`wait_reason` saying why) and sent, oldest first and in turn across its instances, whenever one
+of its jobs leaves the workers (`release`). The share is BSS_FAIR_SHARE_SLOTS times the distributor's weight, at least
 one, and at most its own `max_in_flight`. Jobs coming back from `retrying`, `waiting` or
-`waiting_quota` need no slot: they were admitted once already.
+`waiting_quota` need no new slot: they were admitted once already.
 
 Claims are conditional updates (`enqueued_at IS NULL`), so two releasers never send the same job,
 and the in-flight count is read in the same statement as the jobs to release, so they do not
@@ -39,9 +39,12 @@ UNLIMITED_BATCH = 500
 MAX_WEIGHT = 1000.0
 
 HELD = and_(col(Job.state) == JobState.QUEUED, col(Job.enqueued_at).is_(None))
-# `state IN (...)` first, so that the index on (distributor_id, state, created_at, id) serves
-QUEUED_OR_RUNNING = col(Job.state).in_([JobState.QUEUED, JobState.RUNNING])
-SENT_OR_RUNNING = or_(col(Job.state) == JobState.RUNNING, col(Job.enqueued_at).is_not(None))
+# `state IN (...)` first, so that the index on (distributor_id, state, created_at, id) serves.
+# A job waiting for its Google quota keeps its place in flight: releasing another in its stead
+# would only queue more calls on a quota already spent, and its in-thread waits would take the
+# threads that other distributors' jobs need.
+QUEUED_OR_RUNNING = col(Job.state).in_([JobState.QUEUED, JobState.RUNNING, JobState.WAITING_QUOTA])
+SENT_OR_RUNNING = or_(col(Job.state) != JobState.QUEUED, col(Job.enqueued_at).is_not(None))
 IN_FLIGHT = and_(QUEUED_OR_RUNNING, SENT_OR_RUNNING)
 
 

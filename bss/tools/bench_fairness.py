@@ -28,7 +28,7 @@ from bss.jobs import set_weight
 from bss.models import Job, JobState
 from bss.settings import Settings
 from bss.tools.bench import Stack, _order, start_stack
-from bss.tools.demo import DEMO_SLUG
+from bss.tools.demo import DEMO_SLUG, IDLE_POLL_MS, PREFETCH, dramatiq_consumer_env
 from bss.tools.processes import Supervisor
 
 FINAL = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
@@ -40,20 +40,6 @@ UNLIMITED_WEIGHT = 1000.0
 # The scenario measures how the worker threads are shared, not Google's quotas: both projects
 # get a Reseller API quota far above what the stack can do (a large reseller's, raised at Google).
 ENV = {"BSS_QUOTA_RESELLER": "1000"}
-
-
-# Dramatiq reads these from the environment of its worker processes.
-PREFETCH, IDLE_POLL_MS = "dramatiq_queue_prefetch", "dramatiq_worker_timeout"
-
-
-def worker_env(threads: int) -> dict[str, str]:
-    """Dramatiq's consumer settings for fair sharing on Redis (unless set already): with a short
-    queue, a worker process that prefetches twice its threads hoards the messages (its consumer,
-    which keeps finding some, polls often; an idle one backs off up to a second) while the other
-    process's threads idle, and a newcomer's message waits behind the hoard. So: a prefetch of a
-    little more than the threads, and an idle consumer that looks again within 100 ms."""
-    wanted = {PREFETCH: str(threads + 2), IDLE_POLL_MS: "100"}
-    return {k: v for k, v in wanted.items() if k not in os.environ}
 
 
 def _load() -> str:
@@ -206,7 +192,7 @@ def run_fairness(
             home,
             worker_processes=worker_processes,
             worker_threads=worker_threads,
-            env={**ENV, **worker_env(worker_threads)},
+            env=ENV,
             quiet_sandbox=True,
         )
         settings = stack.settings
@@ -217,11 +203,12 @@ def run_fairness(
         a = Client(stack.base, stack.api_key, f"a{tag}")
         b = Client(stack.base, second_distributor(stack), f"b{tag}")
         slots = settings.fair_share_slots
+        consumer = dramatiq_consumer_env(worker_threads)
         click.echo(
             f"fairness: {worker_processes} worker process(es) x {worker_threads} threads, "
             f"BSS_FAIR_SHARE_SLOTS={slots}, Dramatiq prefetch "
-            f"{os.environ.get(PREFETCH, 'default')} and idle poll "
-            f"{os.environ.get(IDLE_POLL_MS, 'default')} ms, "
+            f"{consumer.get(PREFETCH, os.environ.get(PREFETCH))} and idle poll "
+            f"{consumer.get(IDLE_POLL_MS, os.environ.get(IDLE_POLL_MS))} ms, "
             f"Google latency {google_latency * 1000:.0f} ms per "
             f"call, Reseller API quota {settings.quota_reseller:g} calls/s per project, "
             f"customer.create orders over HTTP ({concurrency} concurrent clients for A)"

@@ -316,9 +316,24 @@ def start_services(
         str(worker_processes),
         "--threads",
         str(worker_threads),
+        env=dramatiq_consumer_env(worker_threads),
     )
     sup.python("scheduler", "-m", "bss", "scheduler")
     return web
+
+
+# Dramatiq reads these from the environment of its worker processes.
+PREFETCH, IDLE_POLL_MS = "dramatiq_queue_prefetch", "dramatiq_worker_timeout"
+
+
+def dramatiq_consumer_env(threads: int) -> dict[str, str]:
+    """Dramatiq's consumer settings for fair sharing on Redis (unless set already): with a short
+    queue, a worker process that prefetches twice its threads hoards the messages (its consumer,
+    which keeps finding some, polls often; an idle one backs off up to a second) while the other
+    process's threads idle, and a newcomer's message waits behind the hoard. So: a prefetch of a
+    little more than the threads, and an idle consumer that looks again within 100 ms."""
+    wanted = {PREFETCH: str(threads + 2), IDLE_POLL_MS: "100"}
+    return {k: v for k, v in wanted.items() if k not in os.environ}
 
 
 def _free_near(port: int) -> int:
