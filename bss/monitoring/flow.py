@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func
+from sqlalchemy import false, func
 from sqlmodel import Session, col, select
 
 from bss.accounts import ALL
@@ -75,11 +75,12 @@ def flow(session: Session, *, scope: int | None) -> list[DistributorFlow]:
     counts: dict[int, dict[str, int]] = {}
     # One query per state: each reads a range of the (state, instance_id) index.
     for state in STATES:
-        held = col(Job.enqueued_at).is_(None) & (state == JobState.QUEUED)
+        # A queued job not yet sent to the workers is held for its distributor's fair share.
+        held = col(Job.enqueued_at).is_(None) if state == JobState.QUEUED else false()
         query = (
-            select(col(Job.instance_id), held, func.count())
+            select(col(Job.instance_id), held.label("held"), func.count())
             .where(col(Job.state) == state)
-            .group_by(col(Job.instance_id), held)
+            .group_by(col(Job.instance_id), "held")
         )
         if scope is not ALL:
             query = query.where(col(Job.distributor_id) == scope)
