@@ -15,7 +15,14 @@ from bss.gateway.oauth_states import (
     peek_state,
     save_state,
 )
-from bss.gateway.pacing import PACED_APIS, instance_limits, Pacer, pacer_factory, pacer_for, project_of
+from bss.gateway.pacing import (
+    PACED_APIS,
+    Pacer,
+    instance_limits,
+    pacer_factory,
+    pacer_for,
+    project_of,
+)
 from bss.gateway.quota import QuotaKey, QuotaLimiter, QuotaUse, quota_usage
 from bss.gateway.tokens import TokenCache, fingerprint, token_cache_from_settings
 

@@ -4,9 +4,9 @@ The database is the record and the broker only delivers, so each distributor may
 its share of jobs *in flight* (sent to the broker and not ended: `queued` with `enqueued_at` set,
 `running`, or `waiting_quota`). Its other queued jobs are *held* (`enqueued_at` NULL,
 `wait_reason` saying why) and sent, oldest first and in turn across its instances, whenever one
-of its jobs leaves the workers (`release`). The share is BSS_FAIR_SHARE_SLOTS times the distributor's weight, at least
-one, and at most its own `max_in_flight`. Jobs coming back from `retrying`, `waiting` or
-`waiting_quota` need no new slot: they were admitted once already.
+of its jobs leaves the workers (`release`). The share is BSS_FAIR_SHARE_SLOTS times the
+distributor's weight, at least one, and at most its own `max_in_flight`. Jobs coming back from
+`retrying`, `waiting` or `waiting_quota` need no new slot: they were admitted once already.
 
 Claims are conditional updates (`enqueued_at IS NULL`), so two releasers never send the same job,
 and the in-flight count is read in the same statement as the jobs to release, so they do not
