@@ -43,7 +43,7 @@ def set_instance_quotas(tenant, quotas: dict | None) -> None:
         s.add(instance)
 
 
-def test_two_worker_processes_keep_to_the_projects_quota(tenant, supervisor, tmp_path):
+def test_two_worker_processes_keep_to_the_projects_quota(tenant, supervisor, tmp_path, own_broker):
     stack, sandbox = tenant.stack, tenant.stack.sandbox
     # Given Google allows the tenant's Cloud project 4 Reseller API calls per second
     project = sandbox_project(tenant)
@@ -53,11 +53,11 @@ def test_two_worker_processes_keep_to_the_projects_quota(tenant, supervisor, tmp
         {"project": project, "api": "reseller.googleapis.com", "per_second": QUOTA},
     )
     # And two worker processes of this test's own, four threads each, pacing at that quota
-    redis_url = supervisor.start_redis(port=free_port())
     metrics_port = free_port()
     env = worker_env(
         stack,
-        redis_url,
+        own_broker.redis_url,
+        BSS_BROKER_URL=own_broker.broker_url,
         BSS_QUOTA_RESELLER=str(QUOTA),
         dramatiq_prom_port=str(metrics_port),
         dramatiq_prom_host="127.0.0.1",
@@ -68,7 +68,7 @@ def test_two_worker_processes_keep_to_the_projects_quota(tenant, supervisor, tmp
         [sys.executable, "-m", "dramatiq", "workers", "--processes", "2", "--threads", "4"],
         env=env,
     )
-    broker = make_broker(stack.settings.model_copy(update={"redis_url": redis_url}))
+    broker = make_broker(stack.settings.model_copy(update=own_broker.update))
     # When billing sends 50 new customers at once (two Reseller API calls each)
     ids = [
         submit_directly(tenant, "customer.create", customer_params(new_domain()), broker)
