@@ -4,30 +4,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from click.testing import CliRunner
-
-from bss.settings import get_settings
-from bss.tools.cli import main
 from tests.support.portal import sandbox_post
 
 CLIENT_ID = "123456789012-abcdefghij.apps.googleusercontent.com"
-
-
-@pytest.fixture
-def bss(settings, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("BSS_HOME", str(settings.home))
-    monkeypatch.setenv("BSS_SECRET_KEYS", settings.secret_keys)
-    monkeypatch.setenv("BSS_PUBLIC_BASE_URLS", "https://portal.example")
-    get_settings.cache_clear()
-    runner = CliRunner()
-
-    def run(*args: str, input: str | None = None):
-        return runner.invoke(main, list(args), input=input)
-
-    yield run
-    get_settings.cache_clear()
 
 
 def test_a_distributor_is_created_listed_and_shown_with_its_slug(bss, tenant):

@@ -4,28 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from click.testing import CliRunner
-
-from bss.settings import get_settings
-from bss.tools.cli import main
-
-
-@pytest.fixture
-def bss(settings, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("BSS_HOME", str(settings.home))
-    monkeypatch.setenv("BSS_SECRET_KEYS", settings.secret_keys)
-    monkeypatch.setenv("BSS_FAIR_SHARE_SLOTS", "16")
-    get_settings.cache_clear()
-    runner = CliRunner()
-
-    def run(*args: str):
-        return runner.invoke(main, list(args))
-
-    yield run
-    get_settings.cache_clear()
-
 
 def test_a_distributors_weight_and_cap_are_set_and_shown(bss, tenant):
     shown = json.loads(bss("distributors", "show", tenant.slug, "--json").output)
