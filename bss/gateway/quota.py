@@ -277,3 +277,6 @@ def quota_usage(source: Settings | Any) -> list[QuotaUse]:
     except redis.RedisError as exc:
         log.warning("quota use could not be read from Redis: %s", exc)
         return []
+    finally:
+        if isinstance(source, Settings):
+            client.close()  # made here, for this one read

@@ -86,8 +86,9 @@ def test_the_overview_counts_work_per_distributor_and_instance_by_where_it_waits
         instance = s.get(Instance, a.instance_id)
         instance.client_id = f"{PROJECT}-abc.apps.googleusercontent.com"
         s.add(instance)
-    limiter = QuotaLimiter(redis.Redis.from_url(dashboard_settings.redis_url))
-    assert limiter.acquire(QuotaKey(PROJECT, "licensing"), 1.0) == 0.0
+    client = redis.Redis.from_url(dashboard_settings.redis_url)
+    assert QuotaLimiter(client).acquire(QuotaKey(PROJECT, "licensing"), 1.0) == 0.0
+    client.close()
     admin_a = signed_in(dashboard_app, world.users["admin_a"])
     html_a = admin_a.client.get("/dashboard/").get_data(as_text=True)
     row = re.search(
