@@ -1,4 +1,4 @@
-"""python -m bss.sandbox --host 127.0.0.1 --port 8765 [--state FILE]"""
+"""python -m bss.sandbox --host 127.0.0.1 --port 8765 [--state FILE] [--issuer URL]"""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from bss.sandbox.app import serve
+from bss.sandbox.tokens import GOOGLE_ISSUER
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,12 +21,18 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="load state from FILE at start, save it after changes and on exit",
     )
+    parser.add_argument(
+        "--issuer",
+        metavar="URL",
+        default=GOOGLE_ISSUER,
+        help="the iss of id tokens and of the OIDC discovery document (default: %(default)s)",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.quiet:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    serve(args.host, args.port, state_file=args.state)
+    serve(args.host, args.port, state_file=args.state, issuer=args.issuer)
 
 
 if __name__ == "__main__":

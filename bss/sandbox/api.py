@@ -10,13 +10,18 @@ from typing import Any
 
 from flask import Response, g, request
 
-from bss.sandbox import faults, tokens
+from bss.sandbox import faults, partial, tokens
 from bss.sandbox.errors import ApiError, DropConnection, json_response
 from bss.sandbox.state import State, current_state
 
 AUTH = "https://www.googleapis.com/auth/"
 ORDER, ORDER_RO = AUTH + "apps.order", AUTH + "apps.order.readonly"
 USER, USER_RO = AUTH + "admin.directory.user", AUTH + "admin.directory.user.readonly"
+CUSTOMER, CUSTOMER_RO = (
+    AUTH + "admin.directory.customer",
+    AUTH + "admin.directory.customer.readonly",
+)
+GROUP, GROUP_RO = AUTH + "admin.directory.group", AUTH + "admin.directory.group.readonly"
 GMAIL_SEND = (
     AUTH + "gmail.send",
     AUTH + "gmail.compose",
@@ -32,6 +37,8 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "reseller.subscriptions.list": (ORDER, ORDER_RO),
     "directory.users.get": (USER, USER_RO),
     "directory.users.list": (USER, USER_RO, AUTH + "cloud-platform"),
+    "directory.customers.get": (CUSTOMER, CUSTOMER_RO),
+    "directory.groups.list": (GROUP, GROUP_RO),
     "gmail.users.messages.send": GMAIL_SEND,
 }
 #: The service name and console title of each API, by method-id prefix.
@@ -86,7 +93,12 @@ def authenticate(state: State, method_id: str) -> Caller:
     location = {"location": "Authorization", "locationType": "header"}
     if not token:
         raise ApiError(
-            401, "required", _NO_CREDENTIALS, extra=location, headers={"WWW-Authenticate": _REALM}
+            401,
+            "required",
+            _NO_CREDENTIALS,
+            extra=location,
+            headers={"WWW-Authenticate": _REALM},
+            frontend=True,
         )
     record = tokens.bearer(state, token)
     if record is None:
@@ -96,6 +108,7 @@ def authenticate(state: State, method_id: str) -> Caller:
             _BAD_CREDENTIALS,
             extra=location,
             headers={"WWW-Authenticate": _REALM + ', error="invalid_token"'},
+            frontend=True,
         )
     project = state.projects.get(record["project"])
     g.call.update(client_id=record["client_id"], project=record["project"], user=record["user"])
@@ -127,6 +140,7 @@ def authenticate(state: State, method_id: str) -> Caller:
                     ],
                 },
             ],
+            frontend=True,
         )
     accepted = method_scopes(method_id)
     if not set(accepted) & set(record["scopes"]):
@@ -146,6 +160,7 @@ def authenticate(state: State, method_id: str) -> Caller:
                     "metadata": {"service": service, "method": method_id},
                 }
             ],
+            frontend=True,
         )
     return Caller(
         user=record["user"],
@@ -169,6 +184,7 @@ def api_method(method_id: str) -> Callable:
                 "user": None,
                 "fault": None,
             }
+            partial.check(method_id)
             with state.lock:
                 g.caller = authenticate(state, method_id)
                 service = APIS[method_id.split(".", 1)[0]][0]

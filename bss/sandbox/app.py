@@ -18,6 +18,7 @@ from bss.sandbox import faults
 from bss.sandbox.clock import rfc3339
 from bss.sandbox.errors import ApiError, DropConnection, OAuthError, SandboxError
 from bss.sandbox.state import State
+from bss.sandbox.tokens import GOOGLE_ISSUER
 
 log = logging.getLogger("bss.sandbox")
 
@@ -31,6 +32,7 @@ def _drop(error: DropConnection) -> Response:
     response = error.response()
     # Log before the client can notice, so /_sandbox/calls already shows the dropped call.
     _log_call(response)
+    _save(response)  # an applied change is in the state file before the client notices
     if not request.environ.get(IN_BATCH):
         # Read what is left of the request: closing a socket with unread input sends a reset,
         # and the client would see ECONNRESET or a clean end of stream depending on timing.
@@ -70,34 +72,45 @@ def _log_call(response: Response) -> Response:
 
 
 def _save(response: Response) -> Response:
+    """Append the call's changes to the state file's journal before the answer leaves (a batch
+    writes once, for all its calls); the cost is the changed records', not the state's."""
     from bss.sandbox.state import current_state
 
     state = current_state()
-    if state.state_file and request.method != "GET" and not request.environ.get(IN_BATCH):
-        try:
-            state.save()
-        except OSError:
-            log.exception("could not save the sandbox state to %s", state.state_file)
+    try:
+        state.commit(write=not request.environ.get(IN_BATCH))
+    except OSError:
+        log.exception("could not save the sandbox state to %s", state.state_file)
     return response
 
 
-def create_app(*, state_file: str | None = None) -> Flask:
-    """A Flask app serving Google's side and the /_sandbox/ control API from one origin."""
+def create_app(*, state_file: str | None = None, issuer: str = GOOGLE_ISSUER) -> Flask:
+    """A Flask app serving Google's side and the /_sandbox/ control API from one origin.
+
+    ``issuer`` is the iss of the id tokens and of the OIDC discovery document; Google's by
+    default, because clients such as GAM and google-auth's verify_oauth2_token insist on it.
+    """
     from bss.sandbox import (
         batch,
         consent,
         control,
+        control_oauth,
         control_ops,
         customers,
         directory,
+        directory_more,
+        discovery,
         gmail,
         licensing,
         oauth,
         overview,
+        partial,
         subscriptions,
+        tokeninfo,
     )
 
     app = Flask(__name__)
+    app.config["SANDBOX_ISSUER"] = issuer
     # A new app's provider is a DefaultJSONProvider; Flask types app.json as the base class.
     cast(DefaultJSONProvider, app.json).sort_keys = False
     state = State(state_file=state_file)
@@ -105,15 +118,19 @@ def create_app(*, state_file: str | None = None) -> Flask:
     app.extensions["sandbox"] = state
     for module in (
         oauth,
+        tokeninfo,
         consent,
         control,
+        control_oauth,
         control_ops,
         customers,
         subscriptions,
         directory,
+        directory_more,
         licensing,
         gmail,
         batch,
+        discovery,
         overview,
     ):
         app.register_blueprint(module.bp)
@@ -121,12 +138,15 @@ def create_app(*, state_file: str | None = None) -> Flask:
     app.register_error_handler(SandboxError, _sandbox_error)
     app.after_request(_log_call)
     app.after_request(_save)
+    app.after_request(partial.render)
     return app
 
 
-def serve(host: str, port: int, *, state_file: str | None = None) -> None:
+def serve(
+    host: str, port: int, *, state_file: str | None = None, issuer: str = GOOGLE_ISSUER
+) -> None:
     """Serve the sandbox until SIGINT or SIGTERM; saves the state file on the way out."""
-    app = create_app(state_file=state_file)
+    app = create_app(state_file=state_file, issuer=issuer)
     server = make_server(host, port, app, threaded=True)
     state: State = app.extensions["sandbox"]
     stop = threading.Event()

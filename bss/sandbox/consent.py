@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, make_response, redirect, render_template, request
 from werkzeug.wrappers import Response  # flask.redirect()'s type; flask's subclasses it
 
-from bss.sandbox import tokens
+from bss.sandbox import clients, tokens
 from bss.sandbox.model import email_domain
 from bss.sandbox.state import State, current_state
 
@@ -70,7 +70,7 @@ def check_request(state: State, params: dict[str, str]) -> dict:
     redirect_uri = params.get("redirect_uri")
     if not redirect_uri:
         raise PageError(400, "invalid_request", "Missing required parameter: redirect_uri")
-    if redirect_uri not in client["redirect_uris"]:
+    if not clients.redirect_allowed(client, redirect_uri):
         raise PageError(
             400,
             "redirect_uri_mismatch",

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from bss.sandbox import crypto, tokens
+from bss.sandbox import clients, crypto, tokens
 from bss.sandbox.api import ALL_APIS
 from bss.sandbox.errors import ControlError, json_response
 from bss.sandbox.model import DOMAIN_RE, EMAIL_RE, email_domain, new_customer, new_user
@@ -60,11 +60,15 @@ def _reseller(state: State, domain: str) -> dict:
     return reseller
 
 
-def _add_account(state: State, customer_id: str, email: str, data: dict, admin: bool) -> dict:
+def _check_account(state: State, email: str) -> None:
     if not EMAIL_RE.match(email):
         raise ControlError(400, f"{email!r} is not an email address")
     if state.user(email):
         raise ControlError(409, f"{email} exists already")
+
+
+def _add_account(state: State, customer_id: str, email: str, data: dict, admin: bool) -> dict:
+    _check_account(state, email)
     local = email.split("@", 1)[0]
     return new_user(
         state,
@@ -96,6 +100,7 @@ def create_reseller() -> Response:
     with state.lock:
         if domain in state.resellers or state.customer(domain):
             raise ControlError(409, f"{domain} exists already")
+        _check_account(state, admin_email)  # before anything is created
         customer = new_customer(
             state,
             domain=domain,
@@ -210,18 +215,7 @@ def update_project(project_id: str) -> Response:
 
 def client_json(client: dict) -> dict:
     """The client as the Cloud console's "Download JSON" gives it."""
-    base = origin()
-    return {
-        "web": {
-            "client_id": client["client_id"],
-            "project_id": client["project"],
-            "auth_uri": base + "/o/oauth2/auth",
-            "token_uri": base + "/token",
-            "auth_provider_x509_cert_url": base + "/oauth2/v1/certs",
-            "client_secret": client["client_secret"],
-            "redirect_uris": list(client["redirect_uris"]),
-        }
-    }
+    return clients.client_json(client, origin())
 
 
 def _redirect_uris(data: dict) -> list[str]:
@@ -236,6 +230,9 @@ def create_client() -> Response:
     data = payload()
     project_id = required(data, "project")
     uris = _redirect_uris(data)
+    kind = data.get("type", "web")
+    if kind not in clients.APPLICATION_TYPES:
+        raise ControlError(400, f"type must be one of {', '.join(clients.APPLICATION_TYPES)}")
     state = current_state()
     with state.lock:
         project = state.projects.get(project_id)
@@ -244,7 +241,8 @@ def create_client() -> Response:
         alphabet = string.ascii_lowercase + string.digits
         suffix = "".join(secrets.choice(alphabet) for _ in range(32))
         client: dict[str, Any] = {
-            "kind": "web",
+            "kind": "web",  # an OAuth client for users, of either application type
+            "application_type": kind,
             "client_id": f"{project['project_number']}-{suffix}.apps.googleusercontent.com",
             "client_secret": "GOCSPX-" + state.random_token(28),
             "project": project_id,
@@ -323,8 +321,11 @@ def create_delegation() -> Response:
     domain = (data.get("reseller") or data.get("domain") or "").lower()
     client_id = required(data, "client_id")
     scopes = data.get("scopes")
-    if not isinstance(scopes, list) or not scopes:
-        raise ControlError(400, "scopes must be a non-empty list")
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        scopes = []
+    scopes = tokens.normalize_scopes(" ".join(scopes))
+    if not scopes:
+        raise ControlError(400, "scopes must be a non-empty list of scopes")
     state = current_state()
     with state.lock:
         if state.customer(domain) is None:
@@ -332,7 +333,7 @@ def create_delegation() -> Response:
         if client_id not in state.clients:
             raise ControlError(404, f"no client {client_id!r}")
         entry = state.delegations.setdefault(domain, {})
-        entry[client_id] = tokens.normalize_scopes(scopes)
+        entry[client_id] = scopes
         return json_response({"domain": domain, "client_id": client_id, "scopes": entry[client_id]})
 
 
@@ -364,7 +365,7 @@ def mint_tokens() -> Response:
             scopes=scopes,
             refresh_token=refresh["token"],
         )
-        body = tokens.token_response(state, access, refresh=refresh, origin=origin())
+        body = tokens.token_response(state, access, refresh=refresh)
         return json_response(body)
 
 

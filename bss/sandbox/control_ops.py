@@ -6,13 +6,14 @@ import fnmatch
 
 from flask import Blueprint, Response, request
 
-from bss.sandbox import faults
+from bss.sandbox import catalog, faults
 from bss.sandbox.catalog import plan_name, seats
 from bss.sandbox.clock import rfc3339
 from bss.sandbox.control import payload, project_view, required, reseller_summary
-from bss.sandbox.errors import ControlError, SandboxError, json_response
+from bss.sandbox.errors import ApiError, ControlError, json_response
 from bss.sandbox.model import (
     DOMAIN_RE,
+    EMAIL_RE,
     new_customer,
     new_subscription,
     new_user,
@@ -194,65 +195,123 @@ def _customer(state: State, key: str) -> dict:
     return customer
 
 
+CUSTOMER_TYPES = ("domain", "team")
+
+
+def _subscription_order(index: int, spec: object, taken: set[str]) -> dict:
+    """One ``subscriptions`` entry, checked: keyword arguments for new_subscription.
+
+    ``planName`` or ``plan: {planName}``; ``seats`` a number (put where the plan wants it) or
+    the Reseller API's seats object (its rules apply).
+    """
+    where = f"subscriptions[{index}]"
+    if not isinstance(spec, dict):
+        raise ControlError(400, f"{where} must be an object {{skuId, planName, seats}}")
+    sku_id, plan_field = spec.get("skuId") or "", spec.get("plan")
+    raw_plan = spec.get("planName") or (
+        plan_field.get("planName") if isinstance(plan_field, dict) else plan_field
+    )
+    raw_seats = spec.get("seats")
+    if not isinstance(sku_id, str):
+        raise ControlError(400, f'{where}: skuId must be a string, e.g. "1010020027"')
+    try:
+        catalog.sku(sku_id)
+        plan = plan_name(raw_plan, sku_id=sku_id)
+        if isinstance(raw_seats, int | str) and not isinstance(raw_seats, bool):
+            field = "numberOfSeats" if catalog.is_annual(plan) else "maximumNumberOfSeats"
+            raw_seats = {field: raw_seats}
+        block = seats(raw_seats, plan=plan)
+    except ApiError as error:
+        raise ControlError(400, f"{where} (skuId {sku_id!r}): {error.message}") from error
+    if sku_id in taken:
+        raise ControlError(400, f"{where}: a second subscription to SKU {sku_id}")
+    taken.add(sku_id)
+    return {"sku_id": sku_id, "plan": plan, "seats": block}
+
+
+def _customer_order(state: State, data: dict) -> dict:
+    """Check a whole POST /_sandbox/customers request against the state; change nothing."""
+    domain = required(data, "customerDomain").lower()
+    if not DOMAIN_RE.match(domain):
+        raise ControlError(400, f"{domain!r} is not a domain name")
+    reseller = data.get("reseller")
+    if reseller is not None and (
+        not isinstance(reseller, str) or reseller.lower() not in state.resellers
+    ):
+        raise ControlError(404, f"no reseller {reseller!r}")
+    if state.customer(domain):
+        raise ControlError(409, f"{domain} exists already")
+    customer_type = data.get("customerType", "domain")
+    if customer_type not in CUSTOMER_TYPES:
+        raise ControlError(400, f"customerType must be one of {', '.join(CUSTOMER_TYPES)}")
+    alternate = data.get("alternateEmail", f"contact@{domain}.invalid")
+    if alternate is not None and (not isinstance(alternate, str) or not EMAIL_RE.match(alternate)):
+        raise ControlError(400, f"alternateEmail {alternate!r} is not an email address")
+    address = data.get("postalAddress") or {
+        "contactName": "Sandbox Contact",
+        "organizationName": domain,
+        "postalCode": "94043",
+        "countryCode": "US",
+    }
+    if not isinstance(address, dict):
+        raise ControlError(400, "postalAddress must be an object")
+    admin = data.get("admin_email") or None
+    if admin is not None:
+        admin = _check_customer_user(state, domain, admin)
+    specs = data.get("subscriptions", [])
+    if not isinstance(specs, list):
+        raise ControlError(400, "subscriptions must be a list of {skuId, planName, seats}")
+    taken: set[str] = set()
+    return {
+        "customer": {
+            "domain": domain,
+            "reseller": reseller.lower() if reseller else None,
+            "customer_type": customer_type,
+            "alternate_email": alternate,
+            "postal_address": address,
+            "tos_accepted": bool(data.get("tos_accepted", True)),
+        },
+        "admin": admin,
+        "subscriptions": [_subscription_order(i, s, taken) for i, s in enumerate(specs)],
+    }
+
+
 @bp.post("/customers")
 def create_customer() -> Response:
     """A customer made outside our reseller: another reseller's (``reseller``) or direct (null).
 
-    Such customers have accepted Google's terms already unless ``tos_accepted`` is false.
+    Such customers have accepted Google's terms already unless ``tos_accepted`` is false. The
+    whole request is checked before anything is created: a 4xx leaves nothing behind.
     """
 
     data = payload()
-    domain = required(data, "customerDomain").lower()
-    if not DOMAIN_RE.match(domain):
-        raise ControlError(400, f"{domain!r} is not a domain name")
     state = current_state()
     with state.lock:
-        reseller = data.get("reseller")
-        if reseller is not None and reseller.lower() not in state.resellers:
-            raise ControlError(404, f"no reseller {reseller!r}")
-        if state.customer(domain):
-            raise ControlError(409, f"{domain} exists already")
-        customer = new_customer(
-            state,
-            domain=domain,
-            reseller=reseller.lower() if reseller else None,
-            customer_type=data.get("customerType", "domain"),
-            alternate_email=data.get("alternateEmail", f"contact@{domain}.invalid"),
-            postal_address=data.get("postalAddress")
-            or {
-                "contactName": "Sandbox Contact",
-                "organizationName": domain,
-                "postalCode": "94043",
-                "countryCode": "US",
-            },
-            tos_accepted=bool(data.get("tos_accepted", True)),
-        )
+        order = _customer_order(state, data)
+        customer = new_customer(state, **order["customer"])
         admins = []
-        if data.get("admin_email"):
-            admins.append(_customer_user(state, customer, data["admin_email"], True))
-        created = []
-        for spec in data.get("subscriptions", []):
-            try:
-                plan = plan_name(
-                    spec.get("planName") or (spec.get("plan") or {}).get("planName"),
-                    sku_id=spec.get("skuId"),
-                )
-                block = seats(spec.get("seats"), plan=plan)
-                sub = new_subscription(
-                    state, customer, sku_id=spec["skuId"], plan=plan, seats=block
-                )
-            except (KeyError, SandboxError) as error:
-                raise ControlError(400, f"bad subscription {spec!r}: {error}") from error
-            created.append(subscription_view(state, sub))
+        if order["admin"]:
+            admins.append(_customer_user(state, customer, order["admin"], True))
+        created = [
+            subscription_view(state, new_subscription(state, customer, **spec))
+            for spec in order["subscriptions"]
+        ]
         return json_response(dict(customer_summary(customer), admins=admins, subscriptions=created))
 
 
-def _customer_user(state: State, customer: dict, email: str, admin: bool) -> str:
-
-    if not on_domain(email, customer["customerDomain"]):
-        raise ControlError(400, "the user must be on the customer's domain")
+def _check_customer_user(state: State, domain: str, email: object) -> str:
+    """The email of a new user for the customer on ``domain``, checked (400, 409)."""
+    if not isinstance(email, str) or not EMAIL_RE.match(email):
+        raise ControlError(400, f"{email!r} is not an email address")
+    if not on_domain(email, domain):
+        raise ControlError(400, f"{email} is not on the customer's domain {domain}")
     if state.user(email):
         raise ControlError(409, f"{email} exists already")
+    return email.lower()
+
+
+def _customer_user(state: State, customer: dict, email: object, admin: bool) -> str:
+    email = _check_customer_user(state, customer["customerDomain"], email)
     local = email.split("@", 1)[0]
     return new_user(
         state,
@@ -270,9 +329,7 @@ def add_customer_user(key: str) -> Response:
     state = current_state()
     with state.lock:
         customer = _customer(state, key)
-        email = _customer_user(
-            state, customer, str(data.get("email", "")), bool(data.get("admin", False))
-        )
+        email = _customer_user(state, customer, data.get("email"), bool(data.get("admin", False)))
         return json_response({"email": email, "customerId": customer["customerId"]})
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Response
+from flask import Response, g, has_request_context
 
 STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -38,6 +38,9 @@ DEFAULT_MESSAGES = {
 
 JSON_TYPE = "application/json; charset=UTF-8"
 
+#: APIs (method-id prefixes) whose own errors use the older shape, without ``status``.
+LEGACY_SHAPE_APIS = frozenset({"directory", "reseller", "licensing"})
+
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response with Google's content type."""
@@ -58,7 +61,14 @@ class SandboxError(Exception):
 
 
 class ApiError(SandboxError):
-    """A Google JSON API error: {"error": {"code", "message", "errors": [...], "status"}}."""
+    """A Google JSON API error, in the shape of the API that answers it.
+
+    Google's front end (credentials, enabled API, scopes, quota) answers every API in the
+    newer shape: ``{"error": {"code", "message", "errors": [...], "status", "details"}}``.
+    Errors from the API itself keep that API's own shape: the Admin SDK, the Reseller API and
+    the License Manager answer the older one, ``{"error": {"errors": [...], "code",
+    "message"}}`` without ``status``; Gmail answers the newer one.
+    """
 
     def __init__(
         self,
@@ -70,6 +80,7 @@ class ApiError(SandboxError):
         details: list[dict] | None = None,
         extra: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
+        frontend: bool = False,
     ) -> None:
         self.code = code
         self.reason = reason
@@ -78,9 +89,15 @@ class ApiError(SandboxError):
         self.details = details
         self.extra = extra or {}
         self.headers = headers or {}
+        self.frontend = frontend
         super().__init__(f"{code} {reason}: {self.message}")
 
-    def body(self) -> dict:
+    def body(self, api: str | None = None) -> dict:
+        """The JSON body as ``api`` (a method-id prefix such as ``directory``) answers it."""
+        if not self.frontend and api in LEGACY_SHAPE_APIS:
+            item = {"domain": self.domain, "reason": self.reason, "message": self.message}
+            item.update(self.extra)
+            return {"error": {"errors": [item], "code": self.code, "message": self.message}}
         item = {"message": self.message, "domain": self.domain, "reason": self.reason}
         item.update(self.extra)
         error: dict[str, Any] = {
@@ -94,7 +111,16 @@ class ApiError(SandboxError):
         return {"error": error}
 
     def response(self) -> Response:
-        return json_response(self.body(), self.code, self.headers)
+        return json_response(self.body(_api_of_call()), self.code, self.headers)
+
+
+def _api_of_call() -> str | None:
+    """The API of the call being answered (``directory``, ``gmail``...), from its method id."""
+    if not has_request_context():
+        return None
+    call = g.get("call")
+    method = call.get("method") if isinstance(call, dict) else None
+    return method.split(".", 1)[0] if method else None
 
 
 class OAuthError(SandboxError):

@@ -46,16 +46,25 @@ def add_fault(state: State, spec: dict) -> dict:
         raise ControlError(400, "probability must be between 0 and 1")
     if times is None and probability is None:
         times = 1
+    status = spec.get("status", 503)
+    if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+        raise ControlError(400, "status must be an HTTP error code between 400 and 599")
+    seconds = spec.get("seconds", DEFAULT_TIMEOUT_SECONDS)
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+        raise ControlError(400, "seconds must be a non-negative number")
+    for name in ("reason", "message", "project"):
+        if spec.get(name) is not None and not isinstance(spec[name], str):
+            raise ControlError(400, f"{name} must be a string")
     rule = {
         "id": f"fault-{state.next_number()}",
         "method": method,
         "kind": kind,
-        "status": int(spec.get("status", 503)),
+        "status": status,
         "reason": spec.get("reason") or ("backendError" if kind == "error" else None),
         "message": spec.get("message"),
         "times": times,
         "probability": probability,
-        "seconds": float(spec.get("seconds", DEFAULT_TIMEOUT_SECONDS)),
+        "seconds": float(seconds),
         "project": spec.get("project"),
     }
     state.faults.append(rule)
@@ -79,15 +88,32 @@ def take_fault(state: State, method: str, project: str | None) -> dict | None:
     return None
 
 
+#: Google's classic message and error domain for reasons a fault is likely to name.
+FAULT_REASONS = {
+    "backendError": ("Backend Error", "global"),
+    "internalError": ("Internal Error", "global"),
+    "rateLimitExceeded": ("Rate Limit Exceeded", "usageLimits"),
+    "userRateLimitExceeded": ("User Rate Limit Exceeded", "usageLimits"),
+    "quotaExceeded": ("Quota Exceeded", "usageLimits"),
+    "dailyLimitExceeded": ("Daily Limit Exceeded", "usageLimits"),
+}
+
+
 def fault_error(rule: dict) -> ApiError:
-    return ApiError(rule["status"], rule["reason"] or "backendError", rule["message"])
+    """The error an ``error`` fault answers; its JSON shape is the called API's own."""
+    reason = rule["reason"] or "backendError"
+    message, domain = FAULT_REASONS.get(reason, (None, "global"))
+    return ApiError(rule["status"], reason, rule["message"] or message, domain=domain)
 
 
 def add_latency(state: State, spec: dict) -> dict:
     seconds = spec.get("seconds")
-    if not isinstance(seconds, int | float) or seconds < 0:
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
         raise ControlError(400, "seconds must be a non-negative number")
-    rule = {"method": spec.get("method") or "*", "seconds": float(seconds)}
+    method = spec.get("method") or "*"
+    if not isinstance(method, str):
+        raise ControlError(400, "method must be a method id such as reseller.* (globs allowed)")
+    rule = {"method": method, "seconds": float(seconds)}
     state.latency = [r for r in state.latency if r["method"] != rule["method"]]
     if seconds > 0:
         state.latency.append(rule)
@@ -111,13 +137,18 @@ def set_quota(state: State, spec: dict) -> dict:
     if per_second is None:
         state.quotas.pop(key, None)
         return {"project": project, "api": api, "per_second": None}
-    if not isinstance(per_second, int | float) or per_second <= 0:
+    if isinstance(per_second, bool) or not isinstance(per_second, int | float) or per_second <= 0:
         raise ControlError(400, "per_second must be a positive number (null removes the quota)")
+    status = spec.get("status")
+    if status is not None and (
+        isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
+    ):
+        raise ControlError(400, "status must be an HTTP error code between 400 and 599")
     rule = {
         "project": project,
         "api": api,
         "per_second": float(per_second),
-        "status": spec.get("status"),
+        "status": status,
     }
     state.quotas[key] = rule
     state.quota_hits[key] = deque()
@@ -160,4 +191,5 @@ def check_quota(state: State, project: dict, api: str) -> None:
                 },
             }
         ],
+        frontend=True,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from bss.sandbox import catalog
+from bss.sandbox import catalog, license_catalog
 from bss.sandbox.api import api_method, body, caller, ok, page
 from bss.sandbox.errors import bad_request, forbidden, not_found, precondition
 from bss.sandbox.model import email_domain, etag, public
@@ -16,15 +16,8 @@ NO_LICENSE = "User does not have a license for specified sku and product"
 
 
 def _sku(productId: str, skuId: str) -> str:  # noqa: N803 - the discovery names
-    """The SKU's name, or 400 when the product does not sell it."""
-    if catalog.SKUS.get(skuId, ("",))[0] != productId:
-        raise bad_request(f"Invalid Value: product {productId} has no SKU {skuId}")
-    return catalog.SKUS[skuId][1]
-
-
-def _product(productId: str) -> None:  # noqa: N803
-    if productId not in catalog.PRODUCT_NAMES:
-        raise bad_request(f"Invalid Value: productId {productId}")
+    """The SKU's name, or Google's 400 when the License Manager knows no such product or SKU."""
+    return license_catalog.sku(productId, skuId)
 
 
 def _user(state: State, user_id: str) -> dict:
@@ -61,32 +54,26 @@ def insert_license(productId: str, skuId: str) -> Response:  # noqa: N803
     email, customer_id = user["primaryEmail"], user["customerId"]
     if key(productId, skuId, email) in state.licenses:
         raise precondition("User already has a license for the specified product and SKU")
-    for other in state.licenses.values():
+    for other in state.licenses_of(customer_id):
         if other["userId"] == email and other["productId"] == productId:
             raise precondition(
                 f"User already has a license for product {productId} (SKU {other['skuId']}); "
                 "reassign it with patch instead"
             )
     subscription = next(
-        (
-            s
-            for s in state.subscriptions.values()
-            if s["customerId"] == customer_id and s["skuId"] == skuId
-        ),
+        (s for s in state.subscriptions_of(customer_id) if s["skuId"] == skuId),
         None,
     )
     if subscription is None:
         raise precondition(f"The customer has no subscription for SKU {skuId}.")
     cap = catalog.seat_cap(subscription)
-    used = sum(
-        1 for v in state.licenses.values() if v["_customer"] == customer_id and v["skuId"] == skuId
-    )
+    used = sum(1 for v in state.licenses_of(customer_id) if v["skuId"] == skuId)
     if cap is not None and used >= cap:
         raise precondition(f"Not enough licenses available for SKU {skuId} ({used} of {cap}).")
     assignment = {
         "kind": "licensing#licenseAssignment",
         "productId": productId,
-        "productName": catalog.PRODUCT_NAMES[productId],
+        "productName": license_catalog.PRODUCTS[productId],
         "skuId": skuId,
         "skuName": sku_name,
         "userId": email,
@@ -196,5 +183,5 @@ def list_for_sku(productId: str, skuId: str) -> Response:  # noqa: N803
 @bp.get("/users")
 @api_method("licensing.licenseAssignments.listForProduct")
 def list_for_product(productId: str) -> Response:  # noqa: N803
-    _product(productId)
+    license_catalog.product(productId)
     return _list(productId, None)

@@ -154,11 +154,7 @@ DAY_MS = 24 * 3600 * 1000
 
 
 def licensed_count(state: State, customer_id: str, sku_id: str) -> int:
-    return sum(
-        1
-        for lic in state.licenses.values()
-        if lic["_customer"] == customer_id and lic["skuId"] == sku_id
-    )
+    return sum(1 for lic in state.licenses_of(customer_id) if lic["skuId"] == sku_id)
 
 
 def subscription_view(state: State, subscription: dict) -> dict:

@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 from flask import Blueprint, Response, g, request
 
-from bss.sandbox import crypto, faults, tokens
+from bss.sandbox import clients, crypto, faults, tokens
 from bss.sandbox.errors import DropConnection, OAuthError, json_response
 from bss.sandbox.state import State, current_state
 
@@ -73,7 +73,8 @@ def _code_grant(state: State, client: dict, params: dict[str, str]) -> dict:
         or record["expires_at"] <= state.clock.now()
     ):
         raise OAuthError(400, "invalid_grant", "Bad Request")
-    if params.get("redirect_uri") != record["redirect_uri"]:
+    redirect_uri = params.get("redirect_uri") or ""
+    if redirect_uri != record["redirect_uri"] or not clients.redirect_allowed(client, redirect_uri):
         raise OAuthError(400, "redirect_uri_mismatch", "Bad Request")
     challenge = record.get("code_challenge")
     if challenge:
@@ -99,9 +100,7 @@ def _code_grant(state: State, client: dict, params: dict[str, str]) -> dict:
         scopes=record["scopes"],
         refresh_token=refresh["token"] if refresh else None,
     )
-    return tokens.token_response(
-        state, access, refresh=refresh, origin=origin(), nonce=record.get("nonce")
-    )
+    return tokens.token_response(state, access, refresh=refresh, nonce=record.get("nonce"))
 
 
 def _refresh_grant(state: State, client: dict, params: dict[str, str]) -> dict:
@@ -114,6 +113,7 @@ def _refresh_grant(state: State, client: dict, params: dict[str, str]) -> dict:
     g.call["user"] = record["user"]
     if state.user(record["user"]) is None:  # the account was deleted
         raise tokens.dead_refresh_token()
+    tokens.use_refresh_token(state, record)
     scopes = record["scopes"]
     if params.get("scope"):
         asked = tokens.normalize_scopes(params["scope"])
@@ -128,7 +128,7 @@ def _refresh_grant(state: State, client: dict, params: dict[str, str]) -> dict:
         scopes=scopes,
         refresh_token=token,
     )
-    return tokens.token_response(state, access, origin=origin())
+    return tokens.token_response(state, access)
 
 
 def _service_account_for(state: State, assertion: str) -> tuple[dict, dict]:
@@ -193,7 +193,7 @@ def _jwt_bearer_grant(state: State, params: dict[str, str]) -> dict:
     access = tokens.issue_access_token(
         state, client_id=account["client_id"], project=account["project"], user=user, scopes=scopes
     )
-    return tokens.token_response(state, access, include_scope=False)
+    return tokens.token_response(state, access, include_scope=False, identity=False)
 
 
 def _token_fault(rule: dict) -> OAuthError:
@@ -243,6 +243,7 @@ def token() -> Response:
 
 @bp.post("/revoke")
 @bp.post("/o/oauth2/revoke")
+@bp.get("/o/oauth2/revoke")  # GAM revokes with GET ...?token=
 def revoke() -> Response:
     state = current_state()
     token = request.form.get("token") or request.args.get("token", "")
@@ -258,7 +259,7 @@ def openid_configuration() -> Response:
     base = origin()
     return json_response(
         {
-            "issuer": base,
+            "issuer": tokens.current_issuer(),
             "authorization_endpoint": base + "/o/oauth2/v2/auth",
             "token_endpoint": base + "/token",
             "userinfo_endpoint": base + "/v1/userinfo",
@@ -280,6 +281,7 @@ def openid_configuration() -> Response:
                 "iat",
                 "iss",
                 "name",
+                "picture",
                 "sub",
             ],
             "code_challenge_methods_supported": ["plain", "S256"],
@@ -324,6 +326,7 @@ def service_account_certs(email: str) -> Response:
 @bp.get("/v1/userinfo")
 @bp.get("/oauth2/v3/userinfo")
 @bp.get("/oauth2/v2/userinfo")
+@bp.get("/userinfo/v2/me")
 def userinfo() -> Response:
     state = current_state()
     header = request.headers.get("Authorization", "")
@@ -347,5 +350,10 @@ def userinfo() -> Response:
             name=name.get("fullName", ""),
             given_name=name.get("givenName", ""),
             family_name=name.get("familyName", ""),
+            picture=tokens.DEFAULT_PICTURE,
         )
+    if "/v2/" in request.path:  # the oauth2 v2 Userinfo schema names two fields apart
+        info["id"] = info.pop("sub")
+        if "email_verified" in info:
+            info["verified_email"] = info.pop("email_verified")
     return json_response(info)

@@ -80,7 +80,7 @@ def insert_subscription(customerId: str) -> Response:  # noqa: N803
     po = catalog.limited_text(data.get("purchaseOrderId"), "purchaseOrderId", 80)
     deal = catalog.limited_text(data.get("dealCode"), "dealCode", 100)
     renewal = _renewal_type((data.get("renewalSettings") or {}).get("renewalType"))
-    held = [s for s in state.subscriptions.values() if s["customerId"] == customer["customerId"]]
+    held = state.subscriptions_of(customer["customerId"])
     if any(s["skuId"] == sku_id and s["_reseller"] == us for s in held):
         raise conflict(f"The customer already has a subscription for SKU {sku_id}.")
     transferred = [s for s in held if s["skuId"] == sku_id]

@@ -7,6 +7,8 @@ import hashlib
 import time
 from typing import Any
 
+from flask import current_app
+
 from bss.sandbox import crypto
 from bss.sandbox.errors import OAuthError
 from bss.sandbox.state import State
@@ -19,6 +21,21 @@ CODE_TTL = 600
 REFRESH_TOKENS_PER_ACCOUNT_AND_CLIENT = 100
 #: Refresh-token lifetime for an External app whose consent screen is in "Testing".
 TESTING_REFRESH_TOKEN_TTL = 7 * 24 * 3600
+#: Google documents "not been used for six months" without a day count; half a year, rounded up.
+IDLE_REFRESH_TOKEN_TTL = 183 * 24 * 3600
+#: The iss of Google's id tokens; the sandbox's default issuer (create_app(issuer=...)).
+GOOGLE_ISSUER = "https://accounts.google.com"
+#: Scopes that make Google add an id_token to a token response.
+IDENTITY_SCOPES = (
+    "openid",
+    "https://www.googleapis.com/auth/userinfo.email",
+    "https://www.googleapis.com/auth/userinfo.profile",
+)
+#: The picture Google gives an account without a photo.
+DEFAULT_PICTURE = "https://lh3.googleusercontent.com/a/default-user=s96-c"
+#: Gmail scopes whose refresh tokens die when the user's password changes.
+GMAIL_FULL_SCOPE = "https://mail.google.com/"
+GMAIL_SCOPE_PREFIX = "https://www.googleapis.com/auth/gmail."
 #: Scope aliases Google expands in what it reports as granted.
 SCOPE_ALIASES = {
     "email": "https://www.googleapis.com/auth/userinfo.email",
@@ -81,6 +98,7 @@ def issue_refresh_token(state: State, *, client_id: str, user: str, scopes: list
         "user": user.lower(),
         "scopes": list(scopes),
         "issued_at": now,
+        "last_used_at": now,
         "expires_at": expires_at,
         "seq": state.next_number(),
     }
@@ -93,9 +111,18 @@ def live_refresh_token(state: State, token: str) -> dict:
     record = state.refresh_tokens.get(token)
     if record is None:
         raise dead_refresh_token()
-    if record["expires_at"] is not None and state.clock.now() >= record["expires_at"]:
+    now = state.clock.now()
+    if record["expires_at"] is not None and now >= record["expires_at"]:
+        raise dead_refresh_token()
+    if now - record.get("last_used_at", record["issued_at"]) >= IDLE_REFRESH_TOKEN_TTL:
+        revoke_refresh_token(state, token)
         raise dead_refresh_token()
     return record
+
+
+def use_refresh_token(state: State, record: dict) -> None:
+    """Note a successful use: a refresh token dies after IDLE_REFRESH_TOKEN_TTL unused."""
+    record["last_used_at"] = state.clock.now()
 
 
 def issue_access_token(
@@ -139,6 +166,27 @@ def revoke_refresh_token(state: State, token: str) -> None:
         del state.access_tokens[key]
 
 
+def holds_gmail_scope(scopes: list[str]) -> bool:
+    """True when the scopes include one that Google guards against a password change."""
+    return any(s == GMAIL_FULL_SCOPE or s.startswith(GMAIL_SCOPE_PREFIX) for s in scopes)
+
+
+def password_changed(state: State, email: str) -> int:
+    """Revoke the user's refresh tokens holding a Gmail scope (and their access tokens).
+
+    Google does this when an account's password changes; returns how many refresh tokens died.
+    """
+    user = email.lower()
+    doomed = [
+        key
+        for key, record in state.refresh_tokens.items()
+        if record["user"] == user and holds_gmail_scope(record["scopes"])
+    ]
+    for key in doomed:
+        revoke_refresh_token(state, key)
+    return len(doomed)
+
+
 def revoke(state: State, token: str) -> bool:
     """Revoke an access or refresh token and its pair; False if the token is unknown."""
     if token in state.refresh_tokens:
@@ -176,10 +224,20 @@ def signing_key(state: State) -> dict[str, str]:
     return state.signing_key
 
 
+def current_issuer() -> str:
+    """The iss of the running app's id tokens: Google's unless create_app(issuer=...) says."""
+    return str(current_app.config.get("SANDBOX_ISSUER") or GOOGLE_ISSUER)
+
+
+def grants_identity(scopes: list[str]) -> bool:
+    """True when Google would add an id_token: openid, email or profile was granted."""
+    return any(scope in IDENTITY_SCOPES for scope in normalize_scopes(scopes))
+
+
 def id_token(
     state: State,
     *,
-    origin: str,
+    issuer: str,
     client_id: str,
     user: str,
     scopes: list[str],
@@ -191,7 +249,7 @@ def id_token(
     now = int(time.time())
     digest = hashlib.sha256(access_token.encode()).digest()
     claims = {
-        "iss": origin.rstrip("/"),
+        "iss": issuer,
         "azp": client_id,
         "aud": client_id,
         "sub": account["id"],
@@ -211,6 +269,7 @@ def id_token(
                 "name": name.get("fullName", ""),
                 "given_name": name.get("givenName", ""),
                 "family_name": name.get("familyName", ""),
+                "picture": account.get("thumbnailPhotoUrl") or DEFAULT_PICTURE,
             }
         )
     if nonce:
@@ -224,11 +283,15 @@ def token_response(
     access: dict,
     *,
     refresh: dict | None = None,
-    origin: str | None = None,
     nonce: str | None = None,
     include_scope: bool = True,
+    identity: bool = True,
 ) -> dict:
-    """The JSON body Google's token endpoint answers with."""
+    """The JSON body Google's token endpoint answers with.
+
+    With ``identity`` (user tokens, not service accounts) an id_token comes along whenever an
+    identity scope was granted, on code exchanges and refreshes alike, as Google does.
+    """
     body: dict = {
         "access_token": access["token"],
         "expires_in": ACCESS_TOKEN_TTL,
@@ -238,10 +301,10 @@ def token_response(
         body["scope"] = " ".join(access["scopes"])
     if refresh is not None:
         body["refresh_token"] = refresh["token"]
-    if origin and "openid" in access["scopes"]:
+    if identity and grants_identity(access["scopes"]):
         body["id_token"] = id_token(
             state,
-            origin=origin,
+            issuer=current_issuer(),
             client_id=access["client_id"],
             user=access["user"],
             scopes=access["scopes"],

@@ -53,7 +53,7 @@ def test_consent_flow_with_pkce_gives_working_offline_credentials(world):
         audience=world.client["client_id"],
         certs_url=world.origin + "/oauth2/v3/certs",
     )
-    assert claims["iss"] == world.origin
+    assert claims["iss"] == "https://accounts.google.com"
     assert (claims["email"], claims["hd"], claims["email_verified"]) == (
         world.admin,
         world.reseller,
@@ -294,7 +294,8 @@ def test_expired_access_tokens_are_refreshed_by_the_client(world, sandbox):
 
 def test_openid_configuration_and_jwks(world):
     config = requests.get(world.origin + "/.well-known/openid-configuration", timeout=10).json()
-    assert config["issuer"] == world.origin
+    # The issuer is Google's (a setting); the endpoints stay on the sandbox
+    assert config["issuer"] == "https://accounts.google.com"
     assert config["token_endpoint"] == world.origin + "/token"
     keys = requests.get(config["jwks_uri"], timeout=10).json()["keys"]
     assert keys and keys[0]["alg"] == "RS256" and keys[0]["use"] == "sig"
