@@ -40,6 +40,9 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "directory.customers.get": (CUSTOMER, CUSTOMER_RO),
     "directory.groups.list": (GROUP, GROUP_RO),
     "gmail.users.messages.send": GMAIL_SEND,
+    "reseller.resellernotify.register": (ORDER,),
+    "reseller.resellernotify.unregister": (ORDER,),
+    "reseller.resellernotify.getwatchdetails": (ORDER, ORDER_RO),
 }
 #: The service name and console title of each API, by method-id prefix.
 APIS = {
@@ -51,6 +54,12 @@ APIS = {
         (AUTH + "apps.licensing",),
     ),
     "gmail": ("gmail.googleapis.com", "Gmail API", GMAIL_SEND),
+    # Every pubsub.v1 method takes either scope.
+    "pubsub": (
+        "pubsub.googleapis.com",
+        "Cloud Pub/Sub API",
+        (AUTH + "pubsub", AUTH + "cloud-platform"),
+    ),
 }
 ALL_APIS = tuple(service for service, _, _ in APIS.values())
 

@@ -17,6 +17,7 @@ from bss.sandbox import batch as batch_module
 from bss.sandbox import faults
 from bss.sandbox.clock import rfc3339
 from bss.sandbox.errors import ApiError, DropConnection, OAuthError, SandboxError
+from bss.sandbox.pubsub_push import Pusher
 from bss.sandbox.state import State
 from bss.sandbox.tokens import GOOGLE_ISSUER
 
@@ -93,6 +94,7 @@ def create_app(*, state_file: str | None = None, issuer: str = GOOGLE_ISSUER) ->
     from bss.sandbox import (
         batch,
         consent,
+        console,
         control,
         control_oauth,
         control_ops,
@@ -102,11 +104,15 @@ def create_app(*, state_file: str | None = None, issuer: str = GOOGLE_ISSUER) ->
         discovery,
         gmail,
         licensing,
+        notifications,
         oauth,
         overview,
         partial,
+        pubsub,
+        pubsub_control,
         subscriptions,
         tokeninfo,
+        unrouted,
     )
 
     app = Flask(__name__)
@@ -132,14 +138,28 @@ def create_app(*, state_file: str | None = None, issuer: str = GOOGLE_ISSUER) ->
         batch,
         discovery,
         overview,
+        notifications,
+        pubsub,
+        pubsub_control,
+        console,
     ):
         app.register_blueprint(module.bp)
     app.register_error_handler(DropConnection, _drop)
     app.register_error_handler(SandboxError, _sandbox_error)
+    unrouted.register(app)
     app.after_request(_log_call)
     app.after_request(_save)
     app.after_request(partial.render)
+    # Pub/Sub push delivery; a daemon thread, stopped by serve() (or stop_pushes(app)).
+    pusher = Pusher(state, issuer=issuer)
+    app.extensions["sandbox_pusher"] = pusher
+    pusher.start()
     return app
+
+
+def stop_pushes(app: Flask) -> None:
+    """Stop the app's Pub/Sub push thread (serve() does this on the way out)."""
+    app.extensions["sandbox_pusher"].stop()
 
 
 def serve(
@@ -165,5 +185,6 @@ def serve(
         server.serve_forever()
     finally:
         server.server_close()
+        stop_pushes(app)
         state.save()
         faults.stopping.clear()

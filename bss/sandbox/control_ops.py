@@ -6,7 +6,7 @@ import fnmatch
 
 from flask import Blueprint, Response, request
 
-from bss.sandbox import catalog, faults
+from bss.sandbox import catalog, faults, notifications, renewals
 from bss.sandbox.catalog import plan_name, seats
 from bss.sandbox.clock import rfc3339
 from bss.sandbox.control import payload, project_view, required, reseller_summary
@@ -83,6 +83,7 @@ def advance_clock() -> Response:
     state = current_state()
     with state.lock:
         now = state.clock.advance(seconds)
+        renewals.sweep(state)  # trials and commitments end now, each with its event
     return json_response({"now": rfc3339(now), "epoch": now, "offset": state.clock.offset})
 
 
@@ -349,6 +350,7 @@ def accept_tos(key: str) -> Response:
                 sub["suspensionReasons"].remove("PENDING_TOS_ACCEPTANCE")
                 if not sub["suspensionReasons"]:
                     sub["status"] = "ACTIVE"
+                    notifications.subscription_event(state, sub, "ACTIVATED")
                 activated.append(sub["subscriptionId"])
     return json_response({"customerId": customer["customerId"], "activated": activated})
 

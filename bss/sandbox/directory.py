@@ -6,7 +6,7 @@ from collections.abc import Set as AbstractSet
 
 from flask import Blueprint, Response, request
 
-from bss.sandbox import tokens
+from bss.sandbox import tokens, user_query
 from bss.sandbox.api import api_method, body, caller, no_content, ok, page
 from bss.sandbox.errors import ApiError, bad_request, conflict, forbidden, not_found
 from bss.sandbox.model import (
@@ -105,15 +105,21 @@ def list_users() -> Response:
         raise bad_request("Bad Request", reason="badRequest")
     if customer["customerId"] not in reachable(state):
         raise forbidden(NOT_AUTHORIZED)
-    users = sorted(
+    view_type = user_query.view_type(request.args.get("viewType"))
+    users = user_query.search(
         (u for u in state.users.values() if u["customerId"] == customer["customerId"]),
-        key=lambda u: u["primaryEmail"],
+        query=request.args.get("query"),
+        order_by=request.args.get("orderBy"),
+        sort_order=request.args.get("sortOrder"),
+        show_deleted=request.args.get("showDeleted"),
     )
     if domain:
         users = [u for u in users if email_domain(u["primaryEmail"]) == domain.lower()]
     chunk, next_token = page(users, default=100, maximum=500)
     answer: dict = {"kind": "admin#directory#users"}
     views = [user_view(u) for u in chunk]
+    if view_type == "domain_public":
+        views = [user_query.public_view(v) for v in views]
     answer["etag"] = etag({"users": [v["etag"] for v in views]})
     if views:
         answer["users"] = views

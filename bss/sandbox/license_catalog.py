@@ -16,6 +16,7 @@ WORKSPACE = "Google-Apps"
 PRODUCTS: dict[str, str] = {
     WORKSPACE: "Google Workspace",
     "101001": "Cloud Identity",
+    "101006": "Google Workspace Essentials",
     "101005": "Cloud Identity Premium",
     "101031": "Google Workspace for Education",
     "101033": "Google Voice",
@@ -112,7 +113,10 @@ SKUS: dict[str, tuple[str, str]] = {
     "1010390001": ("101039", "Assured Controls"),
     "1010390002": ("101039", "Assured Controls Plus"),
     "1010400001": ("101040", "Chrome Enterprise Premium"),
-    "1010430001": ("101043", "Google Workspace Additional Storage"),
+    # GAM 7.48.31 added 100GB and 1TB and renamed 1010430001 to the 10TB one.
+    "1010430001": ("101043", "Google Workspace Additional Storage 10TB"),
+    "1010430002": ("101043", "Google Workspace Additional Storage 100GB"),
+    "1010430003": ("101043", "Google Workspace Additional Storage 1TB"),
     "1010500001": ("101050", "Colab Pro"),
     "1010500002": ("101050", "Colab Pro+"),
     "Google-Chrome-Device-Management": (
@@ -127,6 +131,12 @@ SKUS: dict[str, tuple[str, str]] = {
     "Google-Vault-Former-Employee": ("Google-Vault", "Google Vault - Former Employee"),
 }
 
+#: SKUs the License Manager also knows under a second productId: (productId, skuId) -> the
+#: productId of the published list, under which the license is kept. Google's page lists
+#: Essentials under Google-Apps; GAM has asked for it under 101006 since 2020 ("Fix listing of
+#: G Suite Essentials SKU", GAM commit 7959d35f), so Google answers it there too.
+ALIASES: dict[tuple[str, str], str] = {("101006", "1010060001"): WORKSPACE}
+
 
 def product(product_id: str) -> str:
     """The product's name, or Google's 400 for a productId the License Manager does not know."""
@@ -138,11 +148,22 @@ def product(product_id: str) -> str:
 def sku(product_id: str, sku_id: str) -> str:
     """The SKU's name; 400 for an unknown product, or a SKU that product does not have."""
     product(product_id)
-    if SKUS.get(sku_id, ("",))[0] != product_id:
+    if SKUS.get(sku_id, ("",))[0] != canonical(product_id, sku_id):
         raise bad_request(f"Invalid SkuId: {sku_id}")
     return SKUS[sku_id][1]
 
 
+def canonical(product_id: str, sku_id: str) -> str:
+    """The productId a license for this SKU is kept under (the alias's published one)."""
+    return ALIASES.get((product_id, sku_id), product_id)
+
+
+def holds(product_id: str, assignment: dict) -> bool:
+    """Whether a listing of ``product_id`` shows this license assignment."""
+    return canonical(product_id, assignment["skuId"]) == assignment["productId"]
+
+
 def skus_of(product_id: str) -> list[str]:
-    """The SKU ids of a product, in the published order."""
-    return [s for s, (p, _) in SKUS.items() if p == product_id]
+    """The SKU ids of a product, in the published order (then those it knows by alias)."""
+    own = [s for s, (p, _) in SKUS.items() if p == product_id]
+    return own + [s for p, s in ALIASES if p == product_id]

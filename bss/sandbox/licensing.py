@@ -47,6 +47,7 @@ def view(assignment: dict) -> dict:
 def insert_license(productId: str, skuId: str) -> Response:  # noqa: N803
     state = current_state()
     sku_name = _sku(productId, skuId)
+    productId = license_catalog.canonical(productId, skuId)  # noqa: N806
     user_id = str(body().get("userId") or "")
     if not user_id:
         raise bad_request("Required field must not be blank: userId", reason="required")
@@ -88,7 +89,8 @@ def insert_license(productId: str, skuId: str) -> Response:  # noqa: N803
 def _assignment(state: State, productId: str, skuId: str, userId: str) -> dict:  # noqa: N803
     _sku(productId, skuId)
     user = _user(state, userId)
-    assignment = state.licenses.get(key(productId, skuId, user["primaryEmail"]))
+    product = license_catalog.canonical(productId, skuId)
+    assignment = state.licenses.get(key(product, skuId, user["primaryEmail"]))
     if assignment is None:
         raise not_found(NO_LICENSE)
     return assignment
@@ -106,13 +108,14 @@ def get_license(productId: str, skuId: str, userId: str) -> Response:  # noqa: N
 def delete_license(productId: str, skuId: str, userId: str) -> Response:  # noqa: N803
     state = current_state()
     assignment = _assignment(state, productId, skuId, userId)
-    del state.licenses[key(productId, skuId, assignment["userId"])]
+    del state.licenses[key(assignment["productId"], skuId, assignment["userId"])]
     return ok({})
 
 
 def _reassign(productId: str, skuId: str, userId: str) -> Response:  # noqa: N803
     state = current_state()
     assignment = _assignment(state, productId, skuId, userId)
+    productId = assignment["productId"]  # noqa: N806 - the published one, for an alias
     target = str(body().get("skuId") or skuId)
     sku_name = _sku(productId, target)
     if target != skuId:
@@ -155,7 +158,7 @@ def _list(productId: str, skuId: str | None) -> Response:  # noqa: N803
             v
             for v in state.licenses.values()
             if v["_customer"] == customer["customerId"]
-            and v["productId"] == productId
+            and license_catalog.holds(productId, v)
             and (skuId is None or v["skuId"] == skuId)
         ),
         key=lambda v: (v["skuId"], v["userId"]),

@@ -36,6 +36,9 @@ COLLECTIONS = (
     "users",  # lower-cased primaryEmail -> Directory user
     "licenses",  # "productId|skuId|userId" -> license assignment
     "mail",  # message id -> sent message
+    "watches",  # reseller domain -> {topic, service_accounts} (resellernotify.register)
+    "pubsub_subscriptions",  # projects/<p>/subscriptions/<s> -> Pub/Sub subscription
+    "pubsub_messages",  # "<subscription>|<messageId>" -> a message not yet acknowledged
 )
 
 #: How many calls the call log keeps.
@@ -67,6 +70,9 @@ class State:
     users: dict[str, dict]
     licenses: dict[str, dict]
     mail: dict[str, dict]
+    watches: dict[str, dict]
+    pubsub_subscriptions: dict[str, dict]
+    pubsub_messages: dict[str, dict]
 
     def __init__(self, *, state_file: str | None = None) -> None:
         self.lock = threading.RLock()

@@ -16,6 +16,7 @@ from bss.sandbox.model import (
     subscription_view,
     suspend,
 )
+from bss.sandbox.notifications import seats_event, subscription_event
 from bss.sandbox.state import State, current_state
 
 bp = Blueprint("subscriptions", __name__, url_prefix="/apps/reseller/v1")
@@ -91,6 +92,7 @@ def insert_subscription(customerId: str) -> Response:  # noqa: N803
     source = _switch_source(held, us, sku_id)
     for old in transferred:
         del state.subscriptions[old["subscriptionId"]]
+        subscription_event(state, old, "CANCELLED", cancellation_reason="RELATIONSHIP_ENDED")
     customer["_reseller"] = us
     created = new_subscription(
         state,
@@ -112,6 +114,8 @@ def insert_subscription(customerId: str) -> Response:  # noqa: N803
         }
         created.update(status=source["status"], suspensionReasons=list(source["suspensionReasons"]))
         del state.subscriptions[source["subscriptionId"]]
+    previous = source["subscriptionId"] if source else None
+    subscription_event(state, created, "SKU_CHANGED" if source else "CREATED", previous_id=previous)
     return ok(subscription_view(state, created))
 
 
@@ -202,6 +206,7 @@ def change_seats(customerId: str, subscriptionId: str) -> Response:  # noqa: N80
         annual_floor=floor,
         licensed=licensed_count(state, subscription["customerId"], subscription["skuId"]),
     )
+    subscription_event(state, subscription, seats_event(subscription))
     return ok(subscription_view(state, subscription))
 
 
@@ -238,6 +243,7 @@ def change_plan(customerId: str, subscriptionId: str) -> Response:  # noqa: N803
         catalog.limited_text(data.get("dealCode"), "dealCode", 100) or subscription["dealCode"]
     )
     _new_id(state, subscription)
+    subscription_event(state, subscription, "PRICE_PLAN_SWITCHED", previous_id=subscriptionId)
     return ok(subscription_view(state, subscription))
 
 
@@ -253,6 +259,7 @@ def change_renewal(customerId: str, subscriptionId: str) -> Response:  # noqa: N
     if not catalog.is_annual(subscription["_plan"]):
         raise bad_request("Invalid Value: renewal settings apply to annual plans only")
     subscription["renewalSettings"]["renewalType"] = renewal
+    subscription_event(state, subscription, "RENEWAL_SETTING_CHANGED")
     return ok(subscription_view(state, subscription))
 
 
@@ -267,6 +274,7 @@ def start_paid_service(customerId: str, subscriptionId: str) -> Response:  # noq
     if subscription["_plan"] == "TRIAL":
         raise precondition("Set up a paid plan with changePlan before starting paid service.")
     subscription["trialSettings"] = {"isInTrial": False}
+    subscription_event(state, subscription, "PAID_SERVICE_STARTED")
     return ok(subscription_view(state, subscription))
 
 
@@ -276,6 +284,7 @@ def suspend_subscription(customerId: str, subscriptionId: str) -> Response:  # n
     state = current_state()
     subscription = _subscription(state, customerId, subscriptionId)
     suspend(subscription, "RESELLER_INITIATED")
+    subscription_event(state, subscription, "SUSPENDED")
     return ok(subscription_view(state, subscription))
 
 
@@ -294,6 +303,7 @@ def activate_subscription(customerId: str, subscriptionId: str) -> Response:  # 
         reasons.remove("RESELLER_INITIATED")
     if not reasons:
         subscription["status"] = "ACTIVE"
+        subscription_event(state, subscription, "ACTIVATED")
     return ok(subscription_view(state, subscription))
 
 
@@ -330,6 +340,8 @@ def delete_subscription(customerId: str, subscriptionId: str) -> Response:  # no
         ]:
             del state.licenses[key]
     del state.subscriptions[subscription["subscriptionId"]]
+    ended = "SERVICE_TERMINATED" if kind == "cancel" else "RELATIONSHIP_ENDED"
+    subscription_event(state, subscription, "CANCELLED", cancellation_reason=ended)
     remaining = any(
         s["customerId"] == customer["customerId"] and s["_reseller"] == subscription["_reseller"]
         for s in state.subscriptions.values()

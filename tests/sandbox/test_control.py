@@ -54,6 +54,7 @@ def test_control_api_shapes(sandbox):
         "admin.googleapis.com",
         "licensing.googleapis.com",
         "gmail.googleapis.com",
+        "pubsub.googleapis.com",
     }
     assert (project["user_type"], project["publishing_status"]) == ("external", "production")
     client = sandbox.post(

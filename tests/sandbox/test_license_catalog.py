@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from googleapiclient.errors import HttpError
 
-from bss.sandbox.license_catalog import PRODUCTS, SKUS
+from bss.sandbox.license_catalog import ALIASES, PRODUCTS, SKUS
 
 from .helpers import error_of
 from .schema import assert_schema
@@ -26,6 +26,12 @@ PUBLISHED = [
     ("Google-Drive-storage", "Google-Drive-storage-1TB"),
     ("Google-Chrome-Device-Management", "Google-Chrome-Device-Management"),
     ("101047", "1010470003"),  # Gemini Business
+]
+#: Pairs GAM 7.49 asks about for every user (gamlib/glskus.py) beyond the published page.
+GAM_ONLY = [
+    ("101043", "1010430002"),  # Additional Storage 100GB
+    ("101043", "1010430003"),  # Additional Storage 1TB
+    ("101006", "1010060001"),  # Essentials, where GAM looks for it
 ]
 
 
@@ -45,7 +51,7 @@ def licensing(world, customer):
 def test_the_table_holds_googles_published_skus():
     for product, sku in PUBLISHED:
         assert SKUS[sku][0] == product
-    assert set(PRODUCTS) == {product for product, _ in SKUS.values()}
+    assert set(PRODUCTS) == {product for product, _ in SKUS.values()} | {p for p, _ in ALIASES}
 
 
 def test_every_sku_lists_empty_and_every_get_is_404(licensing, customer):
@@ -86,3 +92,58 @@ def test_assigning_a_sku_the_customer_holds_no_subscription_for_is_412(licensing
             productId="101033", skuId="1010330004", body={"userId": "ann@acme.example"}
         ).execute()
     assert error_of(excinfo)[:2] == (412, "conditionNotMet")
+
+
+def test_gams_pairs_answer_404(licensing):
+    # GAM gives up on a user's licenses when any of its pairs answers other than 404
+    for product, sku in GAM_ONLY:
+        with pytest.raises(HttpError) as excinfo:
+            licensing.get(productId=product, skuId=sku, userId="ann@acme.example").execute()
+        assert error_of(excinfo)[:2] == (404, "notFound"), (product, sku)
+
+
+def test_essentials_is_one_license_under_both_product_ids(world, sandbox):
+    # Given a customer of ours holding Essentials, with one user
+    sandbox.post(
+        "/_sandbox/customers",
+        {
+            "customerDomain": "essentials.example",
+            "reseller": world.reseller,
+            "subscriptions": [{"skuId": "1010060001", "planName": "FLEXIBLE", "seats": 2}],
+        },
+    )
+    sandbox.post(
+        "/_sandbox/customers/essentials.example/users", {"email": "eve@essentials.example"}
+    )
+    licensing = world.service("licensing", "v1").licenseAssignments()
+
+    # When the license is assigned under Google-Apps, as Google's page lists it
+    licensing.insert(
+        productId="Google-Apps", skuId="1010060001", body={"userId": "eve@essentials.example"}
+    ).execute()
+
+    # Then GAM's 101006 finds the same license, in a get and in both listings
+    got = licensing.get(
+        productId="101006", skuId="1010060001", userId="eve@essentials.example"
+    ).execute()
+    assert (got["productId"], got["skuId"]) == ("Google-Apps", "1010060001")
+    for listing in (
+        licensing.listForProductAndSku(
+            productId="101006", skuId="1010060001", customerId="essentials.example"
+        ),
+        licensing.listForProduct(productId="101006", customerId="essentials.example"),
+    ):
+        assert [a["userId"] for a in listing.execute()["items"]] == ["eve@essentials.example"]
+    # and it cannot be assigned twice under the other id
+    with pytest.raises(HttpError) as excinfo:
+        licensing.insert(
+            productId="101006", skuId="1010060001", body={"userId": "eve@essentials.example"}
+        ).execute()
+    assert error_of(excinfo)[:2] == (412, "conditionNotMet")
+
+    # When it is revoked under 101006, it is gone under Google-Apps too
+    licensing.delete(
+        productId="101006", skuId="1010060001", userId="eve@essentials.example"
+    ).execute()
+    listed = licensing.listForProduct(productId="Google-Apps", customerId="essentials.example")
+    assert "items" not in listed.execute()
