@@ -11,7 +11,7 @@ import time
 import dramatiq
 import redis
 
-from bss.monitoring import HEARTBEAT_INTERVAL_S, record_heartbeat
+from bss.monitoring import HEARTBEAT_INTERVAL_S, forget_heartbeat, record_heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,15 @@ class Heartbeat(dramatiq.Middleware):
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         self.stop.set()
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # A clean stop: Dramatiq has put back the messages this process held, so operators and
+        # the scheduler stop counting it now rather than after HEARTBEAT_TIMEOUT_S of silence.
+        name = f"{socket.gethostname()}:{os.getpid()}"
+        try:
+            forget_heartbeat(redis.Redis.from_url(self.redis_url, socket_timeout=5), name)
+        except redis.RedisError:
+            log.warning("heartbeat not withdrawn; it lapses by itself", exc_info=True)
 
     def _beat(self, name: str, info: dict) -> None:
         client = redis.Redis.from_url(self.redis_url, socket_timeout=5)

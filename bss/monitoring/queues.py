@@ -122,6 +122,15 @@ def record_heartbeat(client: RedisClient, worker: str, info: dict[str, Any]) -> 
     pipe.execute()
 
 
+def forget_heartbeat(client: RedisClient, worker: str) -> None:
+    """Worker process `worker` stopped cleanly (it put back what it held): not alive any more,
+    at once rather than after HEARTBEAT_TIMEOUT_S of silence."""
+    pipe = client.pipeline()
+    pipe.zrem(WORKERS_SEEN_KEY, worker)
+    pipe.hdel(WORKERS_INFO_KEY, worker)
+    pipe.execute()
+
+
 def live_workers(client: RedisClient) -> list[dict[str, Any]]:
     """Worker processes whose last heartbeat is recent, with what they said of themselves."""
     alive = client.zrangebyscore(WORKERS_SEEN_KEY, time.time() - HEARTBEAT_TIMEOUT_S, "+inf")

@@ -106,19 +106,22 @@ class Supervisor:
         return self.start(name, [sys.executable, *args], env=env)
 
     def stop_all(self, timeout: float = 15.0) -> None:
-        """SIGTERM every child (last started first), then SIGKILL what is left."""
+        """SIGTERM every child (last started first), then SIGKILL what is left of its group.
+
+        The signal goes to the child alone, not its process group: a Dramatiq main process
+        forwards it to its worker processes, and a worker signalled twice (by the group and by
+        its parent) kills itself at once instead of putting back what it holds."""
         for _name, proc in reversed(self.children):
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
+                    os.kill(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for _name, proc in reversed(self.children):
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)  # a straggler, or what it left behind
+            proc.wait(5)
         self.children.clear()
 
     def dead(self) -> list[str]:
