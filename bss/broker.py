@@ -27,6 +27,8 @@ JOBS_QUEUE = "jobs"
 RUN_JOB_ACTOR = "run_job"
 WEBHOOKS_QUEUE = "webhooks"
 DELIVER_WEBHOOK_ACTOR = "deliver_webhook"
+EVENTS_QUEUE = "events"
+PROCESS_EVENT_ACTOR = "process_google_event"
 
 BrokerKind = Literal["redis", "rabbitmq"]
 SCHEMES: dict[str, BrokerKind] = {
@@ -138,6 +140,20 @@ def send_webhook(broker: dramatiq.Broker, delivery_id: str, *, delay_ms: int | N
         queue_name=WEBHOOKS_QUEUE,
         actor_name=DELIVER_WEBHOOK_ACTOR,
         args=(delivery_id,),
+        kwargs={},
+        options={},
+    )
+    _enqueue(broker, message, delay_ms)
+
+
+def send_google_event(
+    broker: dramatiq.Broker, event_id: int, *, delay_ms: int | None = None
+) -> None:
+    """Ask a worker to process stored Google notification `event_id` (now, or after `delay_ms`)."""
+    message: dramatiq.Message = dramatiq.Message(
+        queue_name=EVENTS_QUEUE,
+        actor_name=PROCESS_EVENT_ACTOR,
+        args=(event_id,),
         kwargs={},
         options={},
     )

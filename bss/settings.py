@@ -20,7 +20,11 @@ GOOGLE_API_ROOTS = {
     "admin": "https://admin.googleapis.com/",
     "licensing": "https://licensing.googleapis.com/",
     "gmail": "https://gmail.googleapis.com/",
+    "pubsub": "https://pubsub.googleapis.com/",
 }
+# Where Google publishes the keys that sign its ID tokens (Pub/Sub's push tokens among them).
+GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v3/certs"
+GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
 
 
 class Settings(BaseSettings):
@@ -63,6 +67,8 @@ class Settings(BaseSettings):
     google_admin_root: str = Field(GOOGLE_API_ROOTS["admin"], alias="GOOGLE_ADMIN_ROOT")
     google_licensing_root: str = Field(GOOGLE_API_ROOTS["licensing"], alias="GOOGLE_LICENSING_ROOT")
     google_gmail_root: str = Field(GOOGLE_API_ROOTS["gmail"], alias="GOOGLE_GMAIL_ROOT")
+    google_pubsub_root: str = Field(GOOGLE_API_ROOTS["pubsub"], alias="GOOGLE_PUBSUB_ROOT")
+    google_certs_url: str = Field(GOOGLE_CERTS_URL, alias="GOOGLE_CERTS_URL")
     google_http_timeout: float = Field(30.0, alias="GOOGLE_HTTP_TIMEOUT")
 
     job_max_attempts: int = Field(8, alias="BSS_JOB_MAX_ATTEMPTS")
@@ -112,6 +118,20 @@ class Settings(BaseSettings):
     # the private network; 127.0.0.0/8 for the demo and the tests). Empty: public addresses only.
     webhook_allowed_networks: str = Field("", alias="BSS_WEBHOOK_ALLOWED_NETWORKS")
 
+    # Google telling us what changed (Reseller API notifications through Pub/Sub).
+    # The platform's own Google service account (a JSON key file): it is named to
+    # resellernotify.register, owns the Pub/Sub subscriptions (in the key's project), pulls, and
+    # is the identity in the OIDC token of every push. Empty: notifications are off.
+    events_service_account_file: str = Field("", alias="BSS_EVENTS_SERVICE_ACCOUNT_FILE")
+    # The URL Google pushes to, and the audience its OIDC tokens must carry. Empty: the first
+    # public base URL + /google/events.
+    events_push_url: str = Field("", alias="BSS_EVENTS_PUSH_URL")
+    # How often each instance is reconciled with Google (subscriptions.list, paged), in seconds;
+    # 0 turns the scheduled sweep off (`bss reconcile` still works).
+    reconcile_interval_seconds: float = Field(3600.0, ge=0, alias="BSS_RECONCILE_INTERVAL_SECONDS")
+    # How often instances in pull mode pull their Pub/Sub subscription, in seconds.
+    events_pull_interval_seconds: float = Field(5.0, gt=0, alias="BSS_EVENTS_PULL_INTERVAL_SECONDS")
+
     @field_validator("webhook_allowed_networks")
     @classmethod
     def _check_networks(cls, value: str) -> str:
@@ -128,6 +148,7 @@ class Settings(BaseSettings):
             self.google_token_uri = f"{origin}/token"
             self.google_revoke_uri = f"{origin}/revoke"
             self.google_oidc_discovery_url = f"{origin}/.well-known/openid-configuration"
+            self.google_certs_url = f"{origin}/oauth2/v3/certs"
             for api in GOOGLE_API_ROOTS:
                 setattr(self, f"google_{api}_root", f"{origin}/")
         if not self.database_url:
@@ -142,8 +163,13 @@ class Settings(BaseSettings):
     def base_urls(self) -> list[str]:
         return [u.strip().rstrip("/") for u in self.public_base_urls.split(",") if u.strip()]
 
+    @property
+    def push_url(self) -> str:
+        """Where Google pushes notifications: the audience their OIDC tokens must carry."""
+        return self.events_push_url or f"{self.base_urls[0]}/google/events"
+
     def api_root(self, api: str) -> str:
-        """The root URL that API `api` (reseller, admin, licensing, gmail) is served under."""
+        """The root URL that API `api` (reseller, admin, licensing, gmail, pubsub) is under."""
         return str(getattr(self, f"google_{api}_root"))
 
 

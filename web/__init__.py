@@ -9,10 +9,10 @@ from flask import g, redirect, url_for
 from flask_openapi3 import Info, OpenAPI
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from bss.broker import broker_kind, make_broker, send_job
+from bss.broker import broker_kind, make_broker, send_google_event, send_job
 from bss.crypto import vault_from_settings
 from bss.settings import Settings, get_settings
-from web import api, bodies, dashboard, errors, layout, limits, ops, portal, security
+from web import api, bodies, dashboard, errors, google_events, layout, limits, ops, portal, security
 
 
 def create_app(settings: Settings | None = None, *, test_config: dict[str, Any] | None = None):
@@ -34,16 +34,23 @@ def create_app(settings: Settings | None = None, *, test_config: dict[str, Any] 
     broker_kind(settings)  # a BSS_BROKER_URL of no known broker stops the app now, not at a job
     _broker: list[Any] = []
 
-    def send(job_id: str) -> None:
+    def broker() -> Any:
         if not _broker:  # built on first use: nothing connects while the app starts
             _broker.append(app.config.get("BSS_BROKER") or make_broker(settings))
-        send_job(_broker[0], job_id)
+        return _broker[0]
+
+    def send(job_id: str) -> None:
+        send_job(broker(), job_id)
 
     app.extensions["bss.send"] = send
+    # A stored Google notification, to the workers of the events queue
+    app.extensions["bss.send_event"] = lambda event_id: send_google_event(broker(), event_id)
     app.register_api(api.bp)
     api.document_examples(app)
     app.register_blueprint(ops.bp)
-    portal.init_app(app, csrf_exempt=[api.bp])
+    # Google's pushes are authenticated by their OIDC token, not by a cookie: no CSRF token
+    app.register_blueprint(google_events.bp)
+    portal.init_app(app, csrf_exempt=[api.bp, google_events.bp])
     security.init_app(app)
     limits.init_app(app)
     bodies.init_app(app)

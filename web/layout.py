@@ -49,7 +49,7 @@ NAV = (
         "nav-instances",
         "Instances",
         "instances.list_instances",
-        ("instances", "instance_actions"),
+        ("instances", "instance_actions", "instance_events"),
         "Set up and authenticate connections to Google",
     ),
     NavLink(
@@ -58,6 +58,13 @@ NAV = (
         "dashboard_instances.instances",
         ("dashboard_instances",),
         "Status, access token, last check and waiting jobs of every instance",
+    ),
+    NavLink(
+        "nav-drift",
+        "Drift & events",
+        "dashboard_drift.drift",
+        ("dashboard_drift", "dashboard_events"),
+        "Where Google differs from what billing ordered, and what Google told us changed",
     ),
     NavLink(
         "nav-api-access",

@@ -11,13 +11,17 @@ import dramatiq
 
 from bss.broker import (
     DELIVER_WEBHOOK_ACTOR,
+    EVENTS_QUEUE,
     JOBS_QUEUE,
+    PROCESS_EVENT_ACTOR,
     RUN_JOB_ACTOR,
     WEBHOOKS_QUEUE,
+    send_google_event,
     send_job,
     send_webhook,
 )
 from bss.crypto import vault_from_settings
+from bss.events import EventProcessor
 from bss.gateway import pacer_factory, token_cache_from_settings
 from bss.instances import token_refresh_recorder
 from bss.jobs import JobRunner
@@ -75,3 +79,28 @@ def deliver_webhook(delivery_id: str) -> None:
         delivery_id,
         resend=lambda d, delay_ms: send_webhook(broker, d, delay_ms=delay_ms),
     )
+
+
+@functools.cache
+def _event_processor() -> EventProcessor:
+    runner = _runner()
+    return EventProcessor(
+        settings=runner.settings,
+        vault=runner.vault,
+        notify=lambda delivery_id: send_webhook(broker, delivery_id),
+        resend=lambda event_id, delay_ms: send_google_event(broker, event_id, delay_ms=delay_ms),
+        token_cache=runner.token_cache,
+        pacer_factory=runner.pacer_factory,
+    )
+
+
+@dramatiq.actor(
+    actor_name=PROCESS_EVENT_ACTOR,
+    queue_name=EVENTS_QUEUE,
+    # An event that could not be processed stays `received`; the scheduler sends it again.
+    max_retries=0,
+    time_limit=get_settings().job_time_limit_seconds * 1000,
+)
+def process_google_event(event_id: int) -> None:
+    """Process one stored Google notification by id: mirror, drift, billing's webhooks."""
+    _event_processor().process(event_id)

@@ -23,6 +23,12 @@ from bss.gateway.pacing import (
     pacer_for,
     project_of,
 )
+from bss.gateway.pubsub import PubSubClient
+from bss.gateway.push_tokens import (
+    PushTokenRefused,
+    platform_service_account_email,
+    verify_push_token,
+)
 from bss.gateway.quota import QuotaKey, QuotaLimiter, QuotaUse, quota_usage
 from bss.gateway.tokens import TokenCache, fingerprint, token_cache_from_settings
 
@@ -34,6 +40,8 @@ __all__ = [
     "ConsumedState",
     "Gateway",
     "Pacer",
+    "PubSubClient",
+    "PushTokenRefused",
     "QuotaKey",
     "QuotaLimiter",
     "QuotaUse",
@@ -46,9 +54,11 @@ __all__ = [
     "oauth",
     "pacer_factory",
     "pacer_for",
+    "platform_service_account_email",
     "peek_state",
     "project_of",
     "quota_usage",
     "save_state",
     "token_cache_from_settings",
+    "verify_push_token",
 ]

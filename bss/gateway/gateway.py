@@ -43,6 +43,7 @@ APIS = {
     "admin": ("admin", "directory_v1"),
     "licensing": ("licensing", "v1"),
     "gmail": ("gmail", "v1"),
+    "pubsub": ("pubsub", "v1"),  # the platform's own subscriptions to Reseller notifications
 }
 
 NETWORK_ERRORS = (

@@ -22,14 +22,13 @@ from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 from bss.errors import GoogleAuthorizationError, GoogleError, OAuthFlowError, TransientGoogleError
 from bss.gateway.credentials import token_uri
 from bss.gateway.errors import refresh_error
-from bss.settings import Settings
+from bss.settings import GOOGLE_ISSUERS, Settings
 
 # requests-oauthlib logs whole token responses at DEBUG: they must never reach a log.
 logging.getLogger("requests_oauthlib").setLevel(logging.INFO)
 logging.getLogger("oauthlib").setLevel(logging.INFO)
 
 OPENID_SCOPES = ("openid", "https://www.googleapis.com/auth/userinfo.email")
-GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
 
 
 @dataclass(frozen=True)

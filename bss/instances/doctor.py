@@ -23,6 +23,7 @@ from bss.models import (
     InstanceHealth,
     InstanceMode,
     InstanceStatus,
+    iso,
     saved_id,
     utcnow,
 )
@@ -235,6 +236,50 @@ def check_instance(
     return results
 
 
+def notifications_check(instance: Instance) -> CheckResult:
+    """Google's notifications for the instance, from what registration and the last
+    reconciliation recorded on it (bss.events writes these fields)."""
+    name = "Google notifications"
+    ref = instance.name
+    last = instance.last_reconcile or {}
+    reconciled = (
+        f"; last reconciliation {iso(instance.last_reconciled_at)}"
+        if instance.last_reconciled_at
+        else "; not reconciled yet"
+    )
+    if instance.events_error:
+        return CheckResult(
+            name,
+            False,
+            f"{instance.events_mode}: {instance.events_error}",
+            fix=f"Fix what Google says, then run `bss instances events {ref} "
+            f"{instance.events_mode if instance.events_mode != 'off' else 'push'}` again; "
+            "meanwhile the reconciliation finds what changes.",
+        )
+    if instance.events_mode not in ("push", "pull") or not instance.events_subscription:
+        return CheckResult(
+            name,
+            True,
+            f"not registered (off): changes made at Google are found by the reconciliation "
+            f"only{reconciled}. Register with `bss instances events {ref} push` (or pull).",
+        )
+    heard = iso(instance.last_event_at) if instance.last_event_at else "none yet"
+    detail = (
+        f"{instance.events_mode} since {iso(instance.events_registered_at)} through "
+        f"{instance.events_subscription}; last notification {heard}{reconciled}"
+    )
+    missed = int(last.get("missed") or 0) if isinstance(last, dict) else 0
+    if missed:
+        return CheckResult(
+            name,
+            False,
+            f"{detail}: it found {missed} change(s) no notification had told us.",
+            fix="Notifications are not arriving: for push, check that Google can reach the push "
+            "URL (BSS_EVENTS_PUSH_URL or the public base URL); or switch to pull.",
+        )
+    return CheckResult(name, True, detail)
+
+
 def _record(
     session: Session,
     instance: Instance,
@@ -246,8 +291,11 @@ def _record(
     health = session.get(InstanceHealth, instance.id) or InstanceHealth(
         instance_id=saved_id(instance)
     )
+    connected = all(r.ok for r in results)
+    # Shown with the checks, but the connection's health does not hang on it.
+    results.append(notifications_check(instance))
     health.checked_at = now
-    health.ok = all(r.ok for r in results)
+    health.ok = connected
     health.access_token_expires_at = expires_at
     health.results = [asdict(r) for r in results]
     session.add(health)

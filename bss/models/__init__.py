@@ -2,6 +2,13 @@
 
 from bss.models.audit import AuditEntry
 from bss.models.base import iso, saved_id, utcnow
+from bss.models.events import (
+    DesiredSubscription,
+    Drift,
+    DriftState,
+    EventState,
+    GoogleEvent,
+)
 from bss.models.instance import Instance, InstanceMode, InstanceStatus
 from bss.models.instance_health import InstanceHealth
 from bss.models.job import Job, JobEvent, JobState, add_event
@@ -16,6 +23,11 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "CustomerMirror",
+    "DesiredSubscription",
+    "Drift",
+    "DriftState",
+    "EventState",
+    "GoogleEvent",
     "DeliveryState",
     "Distributor",
     "Instance",

@@ -46,5 +46,17 @@ class Instance(SQLModel, table=True):
     # Google API calls per second this instance's Cloud project may make, by API (reseller,
     # admin, licensing, gmail), overriding the defaults from the settings
     quotas: dict[str, float] | None = Field(default=None, sa_column=Column(JSON))
+    # Google's notifications of changes to this reseller's customers (bss.events): off, push
+    # (to our public endpoint) or pull (the platform pulls; no public URL needed)
+    events_mode: str = Field(default="off", max_length=8)
+    # resellernotify.register's topic, and our Pub/Sub subscription to it
+    events_topic: str | None = Field(default=None, max_length=300)
+    events_subscription: str | None = Field(default=None, max_length=300)
+    events_registered_at: datetime | None = None
+    events_error: str | None = Field(default=None, max_length=500)
+    last_event_at: datetime | None = None
+    last_reconciled_at: datetime | None = None
+    # The last reconciliation: {"calls", "customers", "subscriptions", "drift", "missed", ...}
+    last_reconcile: dict | None = Field(default=None, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -26,4 +26,10 @@ class CustomerMirror(SQLModel, table=True):
     users: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     licenses: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     synced_at: datetime = Field(default_factory=utcnow)
+    # When Google last confirmed this view (a sync, an event, a reconciliation), and the time of
+    # the newest Google event applied to it: an older event changes nothing
+    confirmed_at: datetime | None = None
+    last_event_time: datetime | None = None
+    # active | transferred_away (to another reseller or to Google direct) | deleted
+    status: str = Field(default="active", max_length=32)
     sync_job_id: str | None = Field(default=None, max_length=40)

@@ -40,7 +40,18 @@ from bss.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EVENTS = ("job.succeeded", "job.failed", "job.waiting_reauth", "instance.needs_reauth")
+EVENTS = (
+    "job.succeeded",
+    "job.failed",
+    "job.waiting_reauth",
+    "instance.needs_reauth",
+    # What Google told us changed (bss.events)
+    "subscription.changed",
+    "subscription.drifted",
+    "subscription.renewed",
+    "subscription.suspended",
+    "customer.transferred_away",
+)
 SIGNATURE_HEADER = "X-BSS-Signature"
 TIMESTAMP_HEADER = "X-BSS-Timestamp"
 EVENT_HEADER = "X-BSS-Event"

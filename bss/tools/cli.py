@@ -11,7 +11,7 @@ import threading
 import click
 
 from bss.settings import get_settings
-from bss.tools import admin_cli, admin_fairness, admin_quotas
+from bss.tools import admin_cli, admin_events, admin_fairness, admin_quotas
 
 
 @click.group()
@@ -29,6 +29,8 @@ def main(ctx: click.Context) -> None:
 
 admin_cli.distributors.add_command(admin_fairness.distributors_set)
 admin_cli.instances.add_command(admin_quotas.instances_set_quota)
+admin_cli.instances.add_command(admin_events.instances_events)
+main.add_command(admin_events.reconcile_command)
 for _group in admin_cli.COMMANDS:
     main.add_command(_group)
 
@@ -62,6 +64,8 @@ def demo(port: int, sandbox_port: int, worker_threads: int) -> None:
             "quota",
             "fairness",
             "sandbox-state",
+            "reconcile",
+            "events",
         ]
     ),
     default="throughput",
@@ -77,7 +81,12 @@ def demo(port: int, sandbox_port: int, worker_threads: int) -> None:
     "of calls answered 429. fairness: distributor A sends JOBS orders [2000], then B one; "
     "prints B's time against an idle stack and A's throughput against A's alone. "
     "sandbox-state: the sandbox's CPU per mutating call with --state at 10 customers and at "
-    "10,000; exits 1 when the large state costs 1.5 times the small one or more.",
+    "10,000; exits 1 when the large state costs 1.5 times the small one or more. reconcile: the "
+    "Google calls and time of one reconciliation of an instance with JOBS customers [1000] of "
+    "one subscription each; exits 1 above 12 calls. events: JOBS seat changes [100] in the "
+    "sandbox's Admin console, one per customer ordered first, over 5 s; prints the time to "
+    "billing's subscription.changed webhook; exits 1 when one is missing or told twice, or "
+    "p95 is over 60 s.",
 )
 @click.option("--jobs", default=None, type=int, help="Orders to submit [200; chaos: 1000].")
 @click.option("--concurrency", default=8, show_default=True, help="Concurrent API clients.")
@@ -157,6 +166,15 @@ def bench(
             google_latency=google_latency,
         )
         sys.exit(0 if ok else 1)
+    if scenario == "reconcile":
+        from bss.tools.bench_events import run_reconcile_bench
+
+        sys.exit(0 if run_reconcile_bench(customers=jobs or 1000) else 1)
+    if scenario == "events":
+        from bss.tools.bench_events import run_events_bench
+
+        ok = run_events_bench(changes=jobs or 100, worker_threads=worker_threads)
+        sys.exit(0 if ok else 1)
     if scenario == "sandbox-state":
         from bss.tools.bench_sandbox import run_sandbox_state
 
@@ -225,8 +243,10 @@ def worker(processes: int, threads: int) -> None:
 
 @main.command()
 def scheduler() -> None:
-    """Run the periodic sweep that re-sends jobs whose message was lost."""
-    from bss.broker import describe_broker, make_broker, send_job, send_webhook
+    """Run the periodic sweep that re-sends jobs whose message was lost, and Google's
+    notifications' share: pulls, scheduled reconciliations, events a worker never took."""
+    from bss.broker import describe_broker, make_broker, send_google_event, send_job, send_webhook
+    from bss.events import events_forever
     from bss.jobs import sweep_forever
 
     _log_at(logging.INFO)
@@ -239,12 +259,23 @@ def scheduler() -> None:
         f"Scheduler sweeping every {settings.sweep_interval_seconds:g}s; "
         f"broker: {describe_broker(settings)}."
     )
+    # Google's notifications in a thread of their own: a long reconciliation never delays the
+    # sweep that re-sends lost jobs.
+    events = threading.Thread(
+        target=events_forever,
+        args=(settings, lambda event_id: send_google_event(broker, event_id), stop),
+        kwargs={"send_webhook": lambda delivery_id: send_webhook(broker, delivery_id)},
+        name="events",
+        daemon=True,
+    )
+    events.start()
     sweep_forever(
         settings,
         lambda job_id: send_job(broker, job_id),
         stop,
         send_webhook=lambda delivery_id: send_webhook(broker, delivery_id),
     )
+    events.join(timeout=30)
 
 
 @main.group()

@@ -37,6 +37,7 @@ from bss.jobs import resume_waiting_jobs
 from bss.models import ApiKey, Distributor, InstanceStatus, UserRole, saved_id
 from bss.settings import Settings
 from bss.tools.demo_env import DEMO_ENV_FILE, write_demo_env
+from bss.tools.demo_events import platform_key, register_demo_instance
 from bss.tools.processes import Supervisor, port_in_use, wait_http
 
 DEMO_SLUG = "demo"
@@ -262,6 +263,10 @@ def run_demo(settings: Settings, *, port: int, sandbox_port: int, worker_threads
         )
         env["GOOGLE_SIGNIN_CLIENT_ID"] = signin["client_id"]
         env["GOOGLE_SIGNIN_CLIENT_SECRET"] = signin["client_secret"]
+        # The platform's own Google service account, for the Reseller API's notifications.
+        if not settings.events_service_account_file:
+            key = platform_key(sandbox, home, reseller=DEMO_RESELLER)
+            env["BSS_EVENTS_SERVICE_ACCOUNT_FILE"] = str(key)
         os.environ.update(env)
         settings = Settings()
         migrate.upgrade(settings.database_url)
@@ -270,6 +275,8 @@ def run_demo(settings: Settings, *, port: int, sandbox_port: int, worker_threads
         wait_http(f"http://127.0.0.1:{port}/healthz", proc=web)
         write_demo_env(home, env)
         _print_banner(info, home, metrics_port)
+        events = register_demo_instance(settings, distributor=DEMO_SLUG, instance=DEMO_INSTANCE)
+        click.echo(f"Google's notifications for {DEMO_SLUG}/{DEMO_INSTANCE}: {events}.\n")
         if settings.broker_url:  # the demo's Redis still holds tokens, limits and heartbeats
             click.echo(f"Broker: {describe_broker(settings)}.\n")
         restarts: list[float] = []

@@ -30,6 +30,12 @@ KINDS = {
     "dashboard_job.cancel": "job_action",
     "dashboard_jobs.bulk_confirm": "bulk_confirm",
     "dashboard_jobs.bulk_run": "bulk_run",
+    "dashboard_events.events": "page",
+    "dashboard_events.events_live": "page",
+    "dashboard_drift.drift": "page",
+    "dashboard_drift.drift_live": "page",
+    # Accept / Restore: as a job's buttons (another distributor's drift looks missing)
+    "dashboard_drift.resolve": "job_action",
 }
 
 # (kind, role) -> HTTP status. Distributor A owns the job and instance every route names.
@@ -99,7 +105,7 @@ def test_each_role_on_every_route(dashboard_app, world, database_url, role):
     a = world.a
     for method, rule, endpoint in dashboard_routes(dashboard_app):
         kind = KINDS[endpoint]
-        path = rule.replace("<job_id>", a.failed_job)
+        path = rule.replace("<job_id>", a.failed_job).replace("<drift_id>", a.drift)
         query = {}
         if kind in ("bulk_confirm", "bulk_run"):
             query = {"action": "retry", "instance": str(a.instance_id)}

@@ -228,6 +228,11 @@ def test_the_openapi_document_has_every_route_and_operation_and_a_docs_page(tena
         "/api/v1/jobs/{job_id}/cancel",
         "/api/v1/jobs/{job_id}/timeline",
         "/api/v1/operations",
+        "/api/v1/customers/{customer}",
+        "/api/v1/customers/{customer}/subscriptions",
+        "/api/v1/drift",
+        "/api/v1/drift/{drift_id}",
+        "/api/v1/drift/{drift_id}/resolve",
     }
     schemas = doc["components"]["schemas"]
     job_create = schemas["JobCreate"]

@@ -6,7 +6,18 @@ from click.testing import CliRunner
 
 from bss.tools import main
 
-SCENARIOS = ["throughput", "chaos", "ordering", "kill", "license-bulk", "quota", "fairness"]
+SCENARIOS = [
+    "throughput",
+    "chaos",
+    "ordering",
+    "kill",
+    "license-bulk",
+    "quota",
+    "fairness",
+    "sandbox-state",
+    "reconcile",
+    "events",
+]
 
 
 def test_bench_offers_its_scenarios():

@@ -38,6 +38,8 @@ def pages_of(world: World) -> dict[str, str]:
         "bulk-confirm": "/dashboard/jobs/bulk?action=retry&state=failed",
         "instance-health": "/dashboard/instances",
         "audit-log": "/dashboard/audit",
+        "google-events": "/dashboard/events",
+        "drift": "/dashboard/drift",
         "portal-instances": "/portal/instances",
         "portal-instance": f"/portal/instances/{world.a.instance_id}",
         "api-access": f"/portal/distributors/{world.a.distributor_id}/api-access",
@@ -73,6 +75,7 @@ def test_the_portal_and_the_dashboard_share_one_header(browser, web, world: Worl
         "Jobs",
         "Instances",
         "Instance health",
+        "Drift & events",
         "API keys & webhook",
         "Audit log",
     ]

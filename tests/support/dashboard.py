@@ -13,7 +13,7 @@ import pytest
 
 from bss.accounts import create_distributor
 from bss.db import session_scope
-from bss.models import Instance, InstanceStatus, JobState, User, utcnow
+from bss.models import Drift, Instance, InstanceStatus, JobState, User, utcnow
 from bss.settings import Settings
 from tests.support.dashboard_data import add_job, make_user
 from tests.support.portal import Account, Portal
@@ -30,6 +30,7 @@ class Side:
     instance_name: str
     failed_job: str
     queued_job: str
+    drift: str  # an open difference between billing's order and Google, on its instance
 
 
 @dataclass
@@ -64,7 +65,21 @@ def make_side(database_url: str, label: str) -> Side:
         finished_at=utcnow() - timedelta(minutes=1),
     )
     queued = add_job(database_url, ids[2], state=JobState.QUEUED)
-    return Side(ids[0], ids[1], ids[2], ids[3], failed, queued)  # type: ignore[arg-type]
+    with session_scope(database_url) as s:
+        drift = Drift(
+            distributor_id=ids[0],  # type: ignore[arg-type]
+            instance_id=ids[2],  # type: ignore[arg-type]
+            customer_id=f"C0{tag[:7]}",
+            customer_domain=f"{label.lower()}-{tag}.example",
+            sku_id="1010020027",
+            field="seats",
+            desired=5,
+            actual=9,
+            desired_job_id=failed,
+        )
+        s.add(drift)
+        drift_id = drift.id
+    return Side(ids[0], ids[1], ids[2], ids[3], failed, queued, drift_id)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The operator dashboard under /dashboard: overview, jobs, job detail, instances, audit log.
+"""The operator dashboard under /dashboard: overview, jobs, job detail, instances, Google events
+and drift, audit log.
 
 Each page has a fragment endpoint (`.../live`) that the page polls to refresh itself, behind the
 same sign-in and the same scope as the page.
@@ -9,12 +10,21 @@ from __future__ import annotations
 from flask import Flask, abort, request
 
 from bss.models import UserRole
-from web.dashboard import audit, instances, job_detail, jobs, old_links, overview
+from web.dashboard import (
+    audit,
+    drift,
+    events,
+    instances,
+    job_detail,
+    jobs,
+    old_links,
+    overview,
+)
 from web.dashboard.access import can_act, scope_of
 from web.dashboard.common import REFRESH_SECONDS
 from web.portal.access import current_user
 
-BLUEPRINTS = (overview, jobs, job_detail, instances, audit, old_links)
+BLUEPRINTS = (overview, jobs, job_detail, instances, events, drift, audit, old_links)
 # What a viewer may still post: signing in and out.
 VIEWER_POSTS = {"auth.sign_in", "auth.sign_in_google", "auth.sign_out"}
 

@@ -9,7 +9,7 @@ from flask import Blueprint, Flask, redirect, url_for
 from flask_wtf.csrf import CSRFProtect
 
 from bss.accounts import session_secret
-from web.portal import api_access, auth, callback, instance_actions, instances
+from web.portal import api_access, auth, callback, instance_actions, instance_events, instances
 from web.portal.access import current_user
 
 csrf = CSRFProtect()
@@ -35,7 +35,7 @@ def init_app(app: Flask, *, csrf_exempt: Iterable[Blueprint] = ()) -> None:
     csrf.init_app(app)
     for bp in csrf_exempt:  # APIs authenticated by a bearer key, not by the cookie
         csrf.exempt(bp)
-    for module in (auth, instances, instance_actions, callback, api_access):
+    for module in (auth, instances, instance_actions, instance_events, callback, api_access):
         app.register_blueprint(module.bp)
     app.context_processor(lambda: {"current_user": current_user()})
     # Pages link the SVG icon; browsers (and tabs on a JSON answer) still ask for this path.

@@ -33,6 +33,7 @@ from web.portal.access import (
     visible_instances,
 )
 from web.portal.forms import ActionForm, InstanceForm, ServiceAccountForm
+from web.portal.instance_events import notifications_context
 
 bp = Blueprint("instances", __name__, url_prefix="/portal")
 
@@ -239,6 +240,7 @@ def show_instance(instance_id: int):
         action=ActionForm(),
         sa_form=ServiceAccountForm(delegated_admin=instance.delegated_admin or ""),
         user=require_user(),
+        **notifications_context(instance),
     )
 
 

@@ -1,0 +1,85 @@
+"""Google calls made outside a job (registration, pulls, reconciliation): the instance's
+Gateway with the shared token cache and its Cloud project's pacing, and a count of the calls."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bss.crypto import vault_from_settings
+from bss.errors import QuotaWait
+from bss.gateway import (
+    CallRecord,
+    Gateway,
+    fingerprint,
+    instance_credentials,
+    pacer_factory,
+    token_cache_from_settings,
+)
+from bss.models import Instance
+from bss.settings import Settings
+
+# A wait for quota longer than this is given up (the next reconciliation tries again).
+MAX_QUOTA_WAIT_SECONDS = 120.0
+
+
+@dataclass
+class CallCounter:
+    """Every Google call attempt made, by method (what `bss reconcile` and the bench print)."""
+
+    calls: list[CallRecord] = field(default_factory=list)
+
+    def __call__(self, call: CallRecord) -> None:
+        self.calls.append(call)
+
+    @property
+    def total(self) -> int:
+        return len(self.calls)
+
+    def by_method(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for call in self.calls:
+            counts[call.method] = counts.get(call.method, 0) + 1
+        return counts
+
+
+def instance_gateway(
+    settings: Settings, instance: Instance, *, record: Callable[[CallRecord], None] | None = None
+) -> Gateway:
+    """A Gateway acting as `instance`: its credentials behind the token cache shared with the
+    workers, its calls paced by its Cloud project's quota (when Redis is configured)."""
+    vault = vault_from_settings(settings)
+    credentials: Any = instance_credentials(instance, vault=vault, settings=settings)
+    cache = token_cache_from_settings(settings, vault)
+    if cache is not None and instance.id is not None:
+        grant = fingerprint(
+            instance.mode,
+            instance.refresh_token_enc or instance.service_account_key_enc,
+            instance.delegated_admin,
+        )
+        credentials = cache.wrap(credentials, instance_id=instance.id, grant=grant)
+    factory = pacer_factory(settings, vault)
+    extra = {"pacer": factory(instance)} if factory else {}
+    return Gateway(settings=settings, credentials=credentials, record=record, **extra)
+
+
+def call_waiting_for_quota(
+    gateway: Gateway,
+    method: str,
+    request_of: Callable[[Any], Any],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Any:
+    """`gateway.call`, waiting here when the project's quota is spent for now (no job to give
+    the thread back to): quota-aware, as a job's calls are."""
+    waited = 0.0
+    while True:
+        try:
+            return gateway.call(method, request_of)
+        except QuotaWait as exc:
+            if waited + exc.seconds > MAX_QUOTA_WAIT_SECONDS:
+                raise
+            sleep(exc.seconds)
+            waited += exc.seconds
