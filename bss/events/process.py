@@ -168,9 +168,10 @@ class EventProcessor:
                 s.add(mirror)
             opened = sum(1 for d in drifts if d.state == "open")
             row.state, row.processed_at = EventState.PROCESSED, utcnow()
+            changed = len(applied.changes)
             row.note = (
-                f"{len(applied.changes)} change(s) to the mirror, {opened} open difference(s)"
-                " from what billing ordered."
+                f"{changed} change{'' if changed == 1 else 's'} to the mirror; "
+                f"{opened} open difference{'' if opened == 1 else 's'} from what billing ordered."
             )
             s.add(row)
         for delivery_id in applied.deliveries:
