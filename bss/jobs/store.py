@@ -66,6 +66,8 @@ class DbJobStore:
             row.users = parts.get("users", [])
             row.licenses = parts.get("licenses", [])
             row.synced_at = utcnow()
+            # Google has just confirmed all of it, and still manages it for us
+            row.confirmed_at, row.status = row.synced_at, "active"
             row.sync_job_id = self.job_id
             s.add(row)
 

@@ -182,6 +182,8 @@ def test_subscription_operations_follow_googles_rules(tenant):
         mirror = s.exec(select(CustomerMirror).where(CustomerMirror.domain == domain)).one()
         assert {x["skuId"] for x in mirror.subscriptions} == {STARTER, STANDARD}
         assert [u["primaryEmail"] for u in mirror.users] == [admin]
+        # what billing reads on GET /api/v1/customers/<domain>: confirmed by Google just now
+        assert mirror.confirmed_at == mirror.synced_at and mirror.status == "active"
 
     cancelled = ok(tenant, "subscription.cancel", {"customer": domain, "sku_id": STANDARD})
     assert cancelled["result"]["cancelled"] is True
