@@ -17,6 +17,8 @@ from bss.settings import GOOGLE_ISSUERS, Settings
 
 # Google rotates its signing keys every few days and publishes them ahead: an hour is safe.
 CERTS_TTL_SECONDS = 3600.0
+# Google's keys are fetched again for an unknown key id at most this often.
+CERTS_REFETCH_SECONDS = 60.0
 
 
 class PushTokenRefused(Unauthorized):
@@ -36,6 +38,7 @@ class _CachedCerts:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._answers: dict[str, tuple[float, Any]] = {}
+        self._forgotten: dict[str, float] = {}
         self._session = requests.Session()
 
     def request(self, timeout: float) -> Any:
@@ -56,9 +59,17 @@ class _CachedCerts:
 
         return send
 
-    def forget(self, url: str) -> None:
+    def forget(self, url: str) -> bool:
+        """Fetch `url` afresh next time (a key Google published since), at most once per
+        CERTS_REFETCH_SECONDS: a stream of forged tokens naming unknown key ids must not make
+        us fetch Google's keys on every push. Whether it was forgotten."""
         with self._lock:
+            now = time.monotonic()
+            if now - self._forgotten.get(url, -CERTS_REFETCH_SECONDS) < CERTS_REFETCH_SECONDS:
+                return False
+            self._forgotten[url] = now
             self._answers.pop(url, None)
+            return True
 
 
 _certs = _CachedCerts()
@@ -66,24 +77,21 @@ _certs = _CachedCerts()
 
 def _decode(settings: Settings, token: str, audience: str) -> dict[str, Any]:
     url = settings.google_certs_url
-    try:
+
+    def verify() -> dict[str, Any]:
+        transport = _certs.request(settings.google_http_timeout)
         return dict(
-            google_id_token.verify_token(
-                token,
-                _certs.request(settings.google_http_timeout),
-                audience=audience,
-                certs_url=url,
-            )
+            google_id_token.verify_token(token, transport, audience=audience, certs_url=url)
         )
-    except Exception as first:  # noqa: BLE001 - retried once with fresh keys, then refused
-        if "signing key" not in str(first) and "Certificate for key id" not in str(first):
+
+    try:
+        return verify()
+    except Exception as exc:  # noqa: BLE001 - an unknown key: retried once with fresh keys
+        unknown_key = "signing key" in str(exc) or "Certificate for key id" in str(exc)
+        # a key Google published since we fetched them, or a forgery naming any key id
+        if not unknown_key or not _certs.forget(url):
             raise
-    _certs.forget(url)  # a key Google published since we fetched them
-    return dict(
-        google_id_token.verify_token(
-            token, _certs.request(settings.google_http_timeout), audience=audience, certs_url=url
-        )
-    )
+    return verify()
 
 
 def _why(exc: Exception) -> str:

@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
+import bss.gateway.push_tokens as push_tokens
 from bss.gateway import PushTokenRefused, verify_push_token
 from bss.settings import Settings
 
@@ -114,3 +115,41 @@ def test_without_a_platform_service_account_every_push_is_refused(
         verify_push_token(
             push_settings, f"Bearer {token()}", audience=AUDIENCE, service_account_email=""
         )
+
+
+def test_forged_key_ids_do_not_make_us_fetch_googles_keys_each_time(
+    push_settings: Settings, certs_url: str
+) -> None:
+    # Given Google's keys fetched once for a good push
+    verify(push_settings, f"Bearer {token()}")
+    fetches = []
+    original = push_tokens._certs.request
+
+    def counting(timeout: float):
+        send = original(timeout)
+
+        def counted(url: str, method: str = "GET", **kwargs: Any) -> Any:
+            with push_tokens._certs._lock:
+                cached = push_tokens._certs._answers.get(url)
+            if cached is None or cached[0] <= time.monotonic():
+                fetches.append(url)
+            return send(url, method=method, **kwargs)
+
+        return counted
+
+    push_tokens._certs.request = counting  # type: ignore[method-assign]
+    try:
+        # When a stream of forged tokens names key ids Google never published
+        for n in range(20):
+            forged = jwt.encode(
+                {"iss": "https://accounts.google.com", "aud": AUDIENCE, "exp": 2**31},
+                FORGER_KEY,
+                algorithm="RS256",
+                headers={"kid": f"made-up-{n}"},
+            )
+            with pytest.raises(PushTokenRefused):
+                verify(push_settings, f"Bearer {forged}")
+    finally:
+        push_tokens._certs.request = original  # type: ignore[method-assign]
+    # Then every one is refused, and Google's keys were fetched again at most once
+    assert len(fetches) <= 1, fetches
