@@ -3,6 +3,7 @@ Gateway with the shared token cache and its Cloud project's pacing, and a count 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,14 +46,32 @@ class CallCounter:
         return counts
 
 
+_PARTS: dict[int, tuple[Settings, tuple[Any, Any, Any]]] = {}
+_PARTS_LOCK = threading.Lock()
+
+
+def _shared_parts(settings: Settings) -> tuple[Any, Any, Any]:
+    """The vault, token cache and pacer factory of `settings`, made once per process (each
+    holds its own Redis connections): the scheduler pulls and reconciles every few seconds."""
+    with _PARTS_LOCK:
+        held = _PARTS.get(id(settings))
+        if held is None or held[0] is not settings:
+            vault = vault_from_settings(settings)
+            cache = token_cache_from_settings(settings, vault)
+            parts = (vault, cache, pacer_factory(settings, vault))
+            if len(_PARTS) >= 8:
+                _PARTS.clear()
+            held = _PARTS[id(settings)] = (settings, parts)
+        return held[1]
+
+
 def instance_gateway(
     settings: Settings, instance: Instance, *, record: Callable[[CallRecord], None] | None = None
 ) -> Gateway:
     """A Gateway acting as `instance`: its credentials behind the token cache shared with the
     workers, its calls paced by its Cloud project's quota (when Redis is configured)."""
-    vault = vault_from_settings(settings)
+    vault, cache, factory = _shared_parts(settings)
     credentials: Any = instance_credentials(instance, vault=vault, settings=settings)
-    cache = token_cache_from_settings(settings, vault)
     if cache is not None and instance.id is not None:
         grant = fingerprint(
             instance.mode,
@@ -60,7 +79,6 @@ def instance_gateway(
             instance.delegated_admin,
         )
         credentials = cache.wrap(credentials, instance_id=instance.id, grant=grant)
-    factory = pacer_factory(settings, vault)
     extra = {"pacer": factory(instance)} if factory else {}
     return Gateway(settings=settings, credentials=credentials, record=record, **extra)
 

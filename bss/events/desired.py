@@ -9,6 +9,8 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from bss.models import DesiredSubscription, Job, JobState
+from bss.operations import ANNUAL_PLANS, seats_of
+from bss.operations import plan_of as google_plan
 
 # The jobs that set a subscription's desired state, and the status each one asks for (None:
 # the status stays as it was).
@@ -23,24 +25,14 @@ DESIRING_OPERATIONS: dict[str, str | None] = {
     "subscription.start_paid_service": None,
     "subscription.cancel": "CANCELLED",
 }
-ANNUAL_PLANS = ("ANNUAL_MONTHLY_PAY", "ANNUAL_YEARLY_PAY")
 # The fields a drift is about, in the order they are compared.
 FIELDS = ("status", "plan", "seats", "renewal")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def plan_of(sub: dict[str, Any]) -> str | None:
-    """Google's plan name, ANNUAL read as ANNUAL_MONTHLY_PAY (Google answers it so)."""
-    name = (sub.get("plan") or {}).get("planName")
-    return "ANNUAL_MONTHLY_PAY" if name == "ANNUAL" else name
-
-
-def seats_of(sub: dict[str, Any]) -> int | None:
-    """The seat count that matters for the plan: committed (annual) or the cap (others)."""
-    seats = sub.get("seats") or {}
-    key = "numberOfSeats" if plan_of(sub) in ANNUAL_PLANS else "maximumNumberOfSeats"
-    value = seats.get(key)
-    return int(value) if value is not None else None
+    """Google's plan name (ANNUAL read as ANNUAL_MONTHLY_PAY); None when it has none."""
+    return google_plan(sub) or None
 
 
 def status_of(sub: dict[str, Any]) -> str:

@@ -9,6 +9,8 @@ through a Gateway like every other Google call: classified errors, brief retries
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,10 @@ def read_platform_key(path: str) -> dict[str, Any]:
     return info
 
 
+_SHARED: dict[tuple[str, int, str, str], PubSubClient] = {}
+_SHARED_LOCK = threading.Lock()
+
+
 class PubSubClient:
     """The platform's Pub/Sub subscriptions: create, read, delete, pull and acknowledge."""
 
@@ -83,10 +89,30 @@ class PubSubClient:
     ) -> PubSubClient | None:
         """The client of the platform's service account; None when notifications are off
         (no key configured). A key that is not one raises ConfigurationError."""
-        if not settings.events_service_account_file:
+        path = settings.events_service_account_file
+        if not path:
             return None
-        key = read_platform_key(settings.events_service_account_file)
-        return cls(settings=settings, key=key, record=record)
+        if record is not None:
+            return cls(settings=settings, key=read_platform_key(path), record=record)
+        # One client per key file (and its content) per process: its access token lives for an
+        # hour, so pulling every few seconds does not ask Google for a new one each time.
+        try:
+            stamp = (
+                path,
+                os.stat(path).st_mtime_ns,
+                settings.google_token_uri,
+                settings.api_root("pubsub"),
+            )
+        except OSError:
+            stamp = None  # read_platform_key says what is wrong with it
+        with _SHARED_LOCK:
+            client = _SHARED.get(stamp) if stamp else None
+            if client is None:
+                client = cls(settings=settings, key=read_platform_key(path))
+                if stamp:
+                    _SHARED.clear()  # a rotated key replaces the old one
+                    _SHARED[stamp] = client
+            return client
 
     def subscription_path(self, name: str) -> str:
         """The full name of subscription `name` in the platform's project."""

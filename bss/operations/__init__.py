@@ -9,6 +9,7 @@ from bss.operations.base import (
     shown_steps,
     snake_keys,
 )
+from bss.operations.common import ANNUAL_PLANS, plan_of, seats_of
 from bss.operations.customer import (
     CUSTOMER_SYNC,
     CUSTOMER_TRANSFER,
@@ -51,13 +52,16 @@ def get_operation(name: str) -> Operation:
 
 
 __all__ = [
+    "ANNUAL_PLANS",
     "PARTIAL_KEY",
     "OPERATIONS",
     "Operation",
     "Params",
     "StepContext",
     "get_operation",
+    "plan_of",
     "request_examples",
+    "seats_of",
     "shown_steps",
     "snake_keys",
 ]

@@ -91,3 +91,22 @@ def test_no_key_means_notifications_off_and_a_bad_key_is_refused_in_words(settin
     with pytest.raises(ConfigurationError, match="not a service-account key") as refused:
         PubSubClient.from_settings(events_settings(settings, "http://127.0.0.1:9", not_a_key))
     assert str(tmp_path) not in refused.value.message  # no machine paths in what users read
+
+
+def test_pulling_again_and_again_reuses_one_access_token(settings, sandbox, tmp_path):
+    # Given the platform's key, and a pull subscription of a registered reseller's topic
+    s = events_settings(settings, sandbox, platform_key(sandbox, tmp_path))
+    first = PubSubClient.from_settings(s)
+    assert first is not None
+    topic = _topic(s, instance_of(s, new_reseller(sandbox)), first.service_account_email)
+    name = f"bss-test-{uuid.uuid4().hex[:6]}"
+    first.create_subscription(name, topic=topic)
+    # When the scheduler pulls ten times, each time asking for the platform's client
+    for _ in range(10):
+        client = PubSubClient.from_settings(s)
+        assert client is not None
+        client.pull(name)
+    # Then Google's token endpoint saw one exchange for the service account, not one per pull
+    exchanges = get(sandbox, "/_sandbox/calls?method=oauth2.token")["calls"]
+    platform = [c for c in exchanges if c["user"] == first.service_account_email]
+    assert len(platform) == 1, platform
