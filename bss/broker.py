@@ -29,6 +29,8 @@ WEBHOOKS_QUEUE = "webhooks"
 DELIVER_WEBHOOK_ACTOR = "deliver_webhook"
 EVENTS_QUEUE = "events"
 PROCESS_EVENT_ACTOR = "process_google_event"
+MAIL_QUEUE = "mail"
+SEND_MAIL_ACTOR = "send_mail"
 
 BrokerKind = Literal["redis", "rabbitmq"]
 SCHEMES: dict[str, BrokerKind] = {
@@ -154,6 +156,18 @@ def send_google_event(
         queue_name=EVENTS_QUEUE,
         actor_name=PROCESS_EVENT_ACTOR,
         args=(event_id,),
+        kwargs={},
+        options={},
+    )
+    _enqueue(broker, message, delay_ms)
+
+
+def send_mail(broker: dramatiq.Broker, message_id: str, *, delay_ms: int | None = None) -> None:
+    """Ask a worker to send e-mail `message_id` (now, or after `delay_ms`)."""
+    message: dramatiq.Message = dramatiq.Message(
+        queue_name=MAIL_QUEUE,
+        actor_name=SEND_MAIL_ACTOR,
+        args=(message_id,),
         kwargs={},
         options={},
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +26,9 @@ GOOGLE_API_ROOTS = {
 # Where Google publishes the keys that sign its ID tokens (Pub/Sub's push tokens among them).
 GOOGLE_CERTS_URL = "https://www.googleapis.com/oauth2/v3/certs"
 GOOGLE_ISSUERS = ("https://accounts.google.com", "accounts.google.com")
+# Gmail's SMTP submission server: STARTTLS on 587, AUTH XOAUTH2 with an OAuth access token.
+GOOGLE_SMTP_HOST = "smtp.gmail.com"
+GOOGLE_SMTP_PORT = 587
 
 
 class Settings(BaseSettings):
@@ -70,6 +74,13 @@ class Settings(BaseSettings):
     google_pubsub_root: str = Field(GOOGLE_API_ROOTS["pubsub"], alias="GOOGLE_PUBSUB_ROOT")
     google_certs_url: str = Field(GOOGLE_CERTS_URL, alias="GOOGLE_CERTS_URL")
     google_http_timeout: float = Field(30.0, alias="GOOGLE_HTTP_TIMEOUT")
+    # Gmail's SMTP submission server, for senders in SMTP XOAUTH2 mode (STARTTLS). With
+    # GOOGLE_SANDBOX_URL and no GOOGLE_SMTP_HOST: the sandbox's host, at its port + 1.
+    google_smtp_host: str = Field("", alias="GOOGLE_SMTP_HOST")
+    google_smtp_port: int = Field(0, ge=0, le=65535, alias="GOOGLE_SMTP_PORT")
+    # A PEM file of certificates to trust for that server besides the system's (the sandbox's
+    # self-signed one in the demo and the tests). Empty: the system's trust store only.
+    google_smtp_ca_file: str = Field("", alias="GOOGLE_SMTP_CA_FILE")
 
     job_max_attempts: int = Field(8, alias="BSS_JOB_MAX_ATTEMPTS")
     # A worker's hold on a job, renewed by the worker process while it lives: a dead worker's
@@ -132,6 +143,19 @@ class Settings(BaseSettings):
     # How often instances in pull mode pull their Pub/Sub subscription, in seconds.
     events_pull_interval_seconds: float = Field(5.0, gt=0, alias="BSS_EVENTS_PULL_INTERVAL_SECONDS")
 
+    # E-mail notifications (bss.notify): a reminder of an alert still open (an instance that
+    # needs re-authentication) this often; failed jobs told in one digest per this window; a
+    # refresh token with a lifetime (a consent screen in Testing: 7 days) warned of this long
+    # before it ends (day 5 of 7).
+    alert_reminder_seconds: float = Field(86400.0, gt=0, alias="BSS_ALERT_REMINDER_SECONDS")
+    failed_jobs_digest_seconds: float = Field(3600.0, gt=0, alias="BSS_FAILED_JOBS_DIGEST_SECONDS")
+    token_expiry_warning_seconds: float = Field(
+        172800.0, ge=0, alias="BSS_TOKEN_EXPIRY_WARNING_SECONDS"
+    )
+    mail_max_attempts: int = Field(8, ge=1, alias="BSS_MAIL_MAX_ATTEMPTS")
+    mail_retry_base_seconds: float = Field(5.0, gt=0, alias="BSS_MAIL_RETRY_BASE_SECONDS")
+    mail_retry_max_seconds: float = Field(3600.0, gt=0, alias="BSS_MAIL_RETRY_MAX_SECONDS")
+
     @field_validator("webhook_allowed_networks")
     @classmethod
     def _check_networks(cls, value: str) -> str:
@@ -151,6 +175,13 @@ class Settings(BaseSettings):
             self.google_certs_url = f"{origin}/oauth2/v3/certs"
             for api in GOOGLE_API_ROOTS:
                 setattr(self, f"google_{api}_root", f"{origin}/")
+            if not self.google_smtp_host:
+                parts = urlsplit(origin)
+                self.google_smtp_host = parts.hostname or "127.0.0.1"
+                self.google_smtp_port = self.google_smtp_port or (parts.port or 80) + 1
+        if not self.google_smtp_host:
+            self.google_smtp_host = GOOGLE_SMTP_HOST
+        self.google_smtp_port = self.google_smtp_port or GOOGLE_SMTP_PORT
         if not self.database_url:
             self.database_url = f"sqlite:///{self.home / 'bss.db'}"
         return self

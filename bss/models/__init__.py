@@ -13,6 +13,16 @@ from bss.models.instance import Instance, InstanceMode, InstanceStatus
 from bss.models.instance_health import InstanceHealth
 from bss.models.job import Job, JobEvent, JobState, add_event
 from bss.models.job_secret import JobSecret
+from bss.models.mail import (
+    Alert,
+    MailMessage,
+    MailSender,
+    MailState,
+    NotificationRecipient,
+    NotifyTopic,
+    SenderMode,
+    SenderStatus,
+)
 from bss.models.mirror import CustomerMirror
 from bss.models.oauth_state import OAuthPurpose, OAuthState
 from bss.models.tenancy import ApiKey, Distributor
@@ -20,6 +30,14 @@ from bss.models.user import User, UserRole, UserSession
 from bss.models.webhook import DeliveryState, WebhookDelivery
 
 __all__ = [
+    "Alert",
+    "MailMessage",
+    "MailSender",
+    "MailState",
+    "NotificationRecipient",
+    "NotifyTopic",
+    "SenderMode",
+    "SenderStatus",
     "ApiKey",
     "AuditEntry",
     "CustomerMirror",

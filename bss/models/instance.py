@@ -42,6 +42,9 @@ class Instance(SQLModel, table=True):
     authenticated_as: str | None = Field(default=None, max_length=300)
     authenticated_at: datetime | None = None
     last_refresh_at: datetime | None = None
+    # When Google said the refresh token stops working (`refresh_token_expires_in`: a consent
+    # screen in Testing, or time-limited access); None when it gave no lifetime
+    refresh_token_expires_at: datetime | None = None
     last_error: str | None = None
     # Google API calls per second this instance's Cloud project may make, by API (reseller,
     # admin, licensing, gmail), overriding the defaults from the settings

@@ -13,6 +13,7 @@ from bss.models.base import utcnow
 class OAuthPurpose(StrEnum):
     INSTANCE = "instance"  # Authenticate Instance
     SIGN_IN = "sign_in"  # Sign in with Google
+    MAIL_SENDER = "mail_sender"  # a mailbox consenting to send notifications (SMTP XOAUTH2)
 
 
 class OAuthState(SQLModel, table=True):
@@ -27,6 +28,7 @@ class OAuthState(SQLModel, table=True):
     purpose: str = Field(max_length=16)
     user_id: int | None = Field(default=None, foreign_key="portal_user.id", index=True)
     instance_id: int | None = Field(default=None, foreign_key="instance.id", index=True)
+    sender_id: int | None = Field(default=None, foreign_key="mail_sender.id")
     # The Client ID the flow started with: an edit in between makes the state stale.
     client_id: str = Field(default="", max_length=300)
     # Hash of a random id kept in the starting browser's session cookie.
