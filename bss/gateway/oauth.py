@@ -49,6 +49,9 @@ class TokenGrant:
     granted_scopes: list[str]
     expires_at: datetime | None
     id_token: str | None = field(default=None, repr=False)
+    # When the refresh token stops working, when Google gave it a lifetime
+    # (`refresh_token_expires_in`: a consent screen in Testing, or time-limited access)
+    refresh_token_expires_at: datetime | None = None
 
 
 def _allow_plain_http(url: str, settings: Settings) -> None:
@@ -145,13 +148,20 @@ def exchange_code(
     scope = token.get("scope") or ""
     granted = scope.split() if isinstance(scope, str) else list(scope)
     expires_in = token.get("expires_in")
-    expires_at = datetime.now(UTC) + timedelta(seconds=float(expires_in)) if expires_in else None
+    now = datetime.now(UTC)
+    expires_at = now + timedelta(seconds=float(expires_in)) if expires_in else None
+    refresh_in = token.get("refresh_token_expires_in")
     return TokenGrant(
         access_token=str(token.get("access_token") or ""),
         refresh_token=token.get("refresh_token") or None,
         granted_scopes=granted,
         expires_at=expires_at,
         id_token=token.get("id_token") or None,
+        refresh_token_expires_at=(
+            now + timedelta(seconds=float(refresh_in))
+            if refresh_in and token.get("refresh_token")
+            else None
+        ),
     )
 
 

@@ -289,6 +289,7 @@ def _complete(
         refresh_token=grant.refresh_token,
         scopes=[s for s in grant.granted_scopes if s in REQUIRED_SCOPES],
         authenticated_as=str(claims.get("email") or claims.get("sub") or ""),
+        refresh_token_expires_at=grant.refresh_token_expires_at,
     )
     health = session.get(InstanceHealth, instance.id) or InstanceHealth(
         instance_id=saved_id(instance)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlmodel import Session, select
 
@@ -114,8 +115,10 @@ def store_oauth_grant(
     refresh_token: str,
     scopes: Iterable[str],
     authenticated_as: str | None,
+    refresh_token_expires_at: datetime | None = None,
 ) -> None:
-    """Record a successful consent: the refresh token (encrypted), who, when, which scopes.
+    """Record a successful consent: the refresh token (encrypted), who, when, which scopes,
+    and until when the refresh token works when Google said (None: no known end).
 
     The instance is authenticated: the jobs that waited for it are the jobs wing's to resume.
     """
@@ -123,6 +126,7 @@ def store_oauth_grant(
     instance.refresh_token_enc = vault.encrypt(refresh_token)
     instance.granted_scopes = " ".join(sorted(set(scopes)))
     instance.authenticated_as = authenticated_as
+    instance.refresh_token_expires_at = refresh_token_expires_at
     instance.authenticated_at = instance.last_refresh_at = instance.updated_at = now
     instance.status = InstanceStatus.AUTHENTICATED
     instance.last_error = None
