@@ -5,11 +5,14 @@ for both, and re-encrypting every secret under the newest key. Nothing in the se
 from bss.tools.cli import main
 from bss.tools.key_rotation import encrypted_columns
 from bss.tools.processes import Supervisor, free_port, wait_http
+from bss.tools.sandbox_tenant import SandboxTenant, sandbox_tenant
 
 __all__ = [
+    "SandboxTenant",
     "Supervisor",
     "encrypted_columns",
     "free_port",
     "main",
+    "sandbox_tenant",
     "wait_http",
 ]

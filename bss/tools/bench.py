@@ -7,7 +7,9 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,7 @@ class Stack:
     sandbox: str
     base: str
     api_key: str
+    supervisor: Supervisor
 
 
 def start_stack(
@@ -93,7 +96,21 @@ def start_stack(
     )
     base = f"http://127.0.0.1:{port}"
     wait_http(f"{base}/healthz", proc=web)
-    return Stack(home, settings, sandbox, base, info.api_key)
+    return Stack(home, settings, sandbox, base, info.api_key, sup)
+
+
+@contextmanager
+def bench_stack(
+    *, home: Path | None = None, prefix: str = "bss-bench-", **kwargs: Any
+) -> Iterator[Stack]:
+    """`start_stack` in a new temporary BSS_HOME (or `home`), every process stopped on the way
+    out; the home is kept, with its logs."""
+    home = home or Path(tempfile.mkdtemp(prefix=prefix))
+    sup = Supervisor(log_dir=home / "logs")
+    try:
+        yield start_stack(sup, home, **kwargs)
+    finally:
+        sup.stop_all()
 
 
 def run_bench(
@@ -105,12 +122,7 @@ def run_bench(
     google_latency: float,
 ) -> None:
     """Measure submission and end-to-end throughput and latency of customer.create jobs."""
-    home = Path(tempfile.mkdtemp(prefix="bss-bench-"))
-    sup = Supervisor(log_dir=home / "logs")
-    try:
-        stack = start_stack(
-            sup, home, worker_processes=worker_processes, worker_threads=worker_threads
-        )
+    with bench_stack(worker_processes=worker_processes, worker_threads=worker_threads) as stack:
         settings, base = stack.settings, stack.base
         if google_latency:
             requests.post(
@@ -163,17 +175,12 @@ def run_bench(
             f" mean {statistics.fmean(e2e):.2f} s\n"
             f"Google calls per job: {calls / jobs:.2f}"
         )
-    finally:
-        sup.stop_all()
 
 
 def run_ordering(*, rounds: int, changes: int, worker_threads: int, failure_rate: float) -> bool:
     """`changes` seat changes on one subscription, back to back, while Google answers 503 to
     `failure_rate` of them; per round, whether Google ends at the last one sent."""
-    home = Path(tempfile.mkdtemp(prefix="bss-bench-"))
-    sup = Supervisor(log_dir=home / "logs")
-    try:
-        stack = start_stack(sup, home, worker_processes=1, worker_threads=worker_threads)
+    with bench_stack(worker_processes=1, worker_threads=worker_threads) as stack:
         headers = {"Authorization": f"Bearer {stack.api_key}"}
 
         def submit(operation: str, params: dict) -> str:
@@ -242,5 +249,3 @@ def run_ordering(*, rounds: int, changes: int, worker_threads: int, failure_rate
             f"({time.perf_counter() - started:.0f} s; load average {load} on {os.cpu_count()} CPUs)"
         )
         return good == rounds
-    finally:
-        sup.stop_all()

@@ -19,6 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,20 +29,19 @@ import requests
 from sqlmodel import col, select
 
 from bss import migrate
-from bss.accounts import create_distributor, distributor_by_slug
+from bss.accounts import distributor_by_slug
 from bss.crypto import generate_key, vault_from_settings
 from bss.db import session_scope
 from bss.events import ReconcileReport, reconcile
-from bss.gateway import REQUIRED_SCOPES
-from bss.instances import create_instance, store_oauth_grant
 from bss.models import GoogleEvent, Job, JobState
 from bss.notify import configure_webhook
 from bss.settings import Settings
-from bss.tools.bench import Stack, _order, _pct, start_stack
+from bss.tools.bench import Stack, _order, _pct, bench_stack
 from bss.tools.bench_flow import FINAL, Api
 from bss.tools.demo import DEMO_INSTANCE, DEMO_RESELLER, DEMO_SLUG
 from bss.tools.demo_events import KEY_FILE, platform_key, register_demo_instance
 from bss.tools.processes import Supervisor, free_port, wait_http
+from bss.tools.sandbox_tenant import sandbox_tenant
 
 SKU = "1010020027"  # Business Starter
 GOAL_CALLS = 12
@@ -56,50 +56,21 @@ def _post(sandbox: str, path: str, body: dict) -> dict:
 def _seed(sandbox: str, settings: Settings, customers: int) -> int:
     """A reseller with `customers` customers of one FLEXIBLE subscription each, and an
     instance of ours authenticated as its admin; the instance's id."""
-    reseller = f"bench-{uuid.uuid4().hex[:6]}.example"
-    admin = f"admin@{reseller}"
-    _post(sandbox, "/_sandbox/resellers", {"domain": reseller, "admin_email": admin})
-    project = _post(sandbox, "/_sandbox/projects", {"reseller": reseller})["project_id"]
-    web = _post(
-        sandbox, "/_sandbox/clients", {"project": project, "name": "Bench", "redirect_uris": []}
-    )["web"]
-    grant = _post(
-        sandbox,
-        "/_sandbox/tokens",
-        {"client_id": web["client_id"], "user": admin, "scopes": list(REQUIRED_SCOPES)},
+    tag = uuid.uuid4().hex[:6]
+    bench = sandbox_tenant(
+        sandbox, settings, name="Bench", slug=f"bench-{tag}", reseller=f"bench-{tag}.example"
     )
     for n in range(customers):
         _post(
             sandbox,
             "/_sandbox/customers",
             {
-                "customerDomain": f"c{n}.{reseller}",
-                "reseller": reseller,
+                "customerDomain": f"c{n}.{bench.reseller}",
+                "reseller": bench.reseller,
                 "subscriptions": [{"skuId": SKU, "planName": "FLEXIBLE", "seats": 1 + n % 20}],
             },
         )
-    vault = vault_from_settings(settings)
-    with session_scope(settings.database_url) as s:
-        d = create_distributor(s, name="Bench", slug=f"bench-{uuid.uuid4().hex[:6]}")
-        inst = create_instance(
-            s,
-            vault=vault,
-            distributor=d,
-            name="main",
-            client_id=web["client_id"],
-            client_secret=web["client_secret"],
-        )
-        store_oauth_grant(
-            s,
-            inst,
-            vault=vault,
-            refresh_token=grant["refresh_token"],
-            scopes=grant["scope"].split(),
-            authenticated_as=admin,
-        )
-        s.flush()
-        assert inst.id is not None
-        return inst.id
+    return bench.instance_id
 
 
 def _line(label: str, report: ReconcileReport) -> str:
@@ -280,21 +251,22 @@ def run_events_bench(*, changes: int = 100, worker_threads: int = 8) -> bool:
     prints the time from each to billing's subscription.changed, and whether any was missing
     or told twice. True when all arrived, once, with p95 within EVENTS_GOAL_S."""
     home = Path(tempfile.mkdtemp(prefix="bss-bench-events-"))
-    sup = Supervisor(log_dir=home / "logs")
-    receiver = Receiver()
-    try:
-        stack = start_stack(
-            sup,
-            home,
-            worker_processes=1,
-            worker_threads=worker_threads,
-            env={
-                "BSS_EVENTS_SERVICE_ACCOUNT_FILE": str(home / KEY_FILE),
-                "BSS_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
-                # Notifications alone: an hourly reconciliation must not find the changes first.
-                "BSS_RECONCILE_INTERVAL_SECONDS": "0",
-            },
-            quiet_sandbox=True,
+    with ExitStack() as cleanup:
+        receiver = Receiver()
+        cleanup.callback(receiver.close)
+        stack = cleanup.enter_context(
+            bench_stack(
+                home=home,
+                worker_processes=1,
+                worker_threads=worker_threads,
+                env={
+                    "BSS_EVENTS_SERVICE_ACCOUNT_FILE": str(home / KEY_FILE),
+                    "BSS_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+                    # Notifications alone: an hourly reconciliation must not find the changes first.
+                    "BSS_RECONCILE_INTERVAL_SECONDS": "0",
+                },
+                quiet_sandbox=True,
+            )
         )
         _listen(stack, receiver)
         started = time.perf_counter()
@@ -335,9 +307,6 @@ def run_events_bench(*, changes: int = 100, worker_threads: int = 8) -> bool:
         time.sleep(SETTLE_S)
         found = of_change()
         stages = _stages(stack.settings, made)
-    finally:
-        receiver.close()
-        sup.stop_all()
     latency = [min(at for at, _ in got) - made[d] for d, got in found.items() if got]
     twice = sum(1 for got in found.values() if len({b.get("id") for _, b in got}) > 1)
     redelivered = sum(len(got) - len({b.get("id") for _, b in got}) for got in found.values())

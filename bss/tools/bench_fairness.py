@@ -7,29 +7,24 @@ send them. Times are read from the job rows (accepted -> succeeded)."""
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import click
 import requests
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from bss.accounts import create_api_key, create_distributor, distributor_by_slug
-from bss.crypto import vault_from_settings
+from bss.accounts import distributor_by_slug
 from bss.db import session_scope
-from bss.gateway import REQUIRED_SCOPES
-from bss.instances import create_instance, store_oauth_grant
 from bss.jobs import set_weight
 from bss.models import Job, JobState
 from bss.settings import Settings
-from bss.tools.bench import Stack, _order, start_stack
+from bss.tools.bench import Stack, _order, bench_stack
 from bss.tools.demo import DEMO_SLUG, IDLE_POLL_MS, PREFETCH, dramatiq_consumer_env
-from bss.tools.processes import Supervisor
+from bss.tools.sandbox_tenant import sandbox_tenant
 
 FINAL = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 IDLE_SAMPLES = 3
@@ -67,45 +62,18 @@ class Client:
 
 def second_distributor(stack: Stack) -> str:
     """Distributor B: its own reseller, OAuth client, authenticated instance and API key."""
-    sandbox, settings = stack.sandbox, stack.settings
-    reseller = f"reseller-b-{uuid.uuid4().hex[:6]}.example"
-    admin = f"admin@{reseller}"
-
-    def post(path: str, body: dict) -> dict:
-        resp = requests.post(sandbox + path, json=body, timeout=10)
-        resp.raise_for_status()
-        return dict(resp.json())
-
-    post("/_sandbox/resellers", {"domain": reseller, "admin_email": admin})
-    project = post("/_sandbox/projects", {"reseller": reseller})["project_id"]
-    client = post(
-        "/_sandbox/clients",
-        {"project": project, "name": "B provisioning", "redirect_uris": [f"{stack.base}/cb"]},
-    )["web"]
-    grant = post(
-        "/_sandbox/tokens",
-        {"client_id": client["client_id"], "user": admin, "scopes": list(REQUIRED_SCOPES)},
+    b = sandbox_tenant(
+        stack.sandbox,
+        stack.settings,
+        name="Distributor B",
+        slug="distributor-b",
+        instance="demo",  # the name the bench's orders give
+        reseller=f"reseller-b-{uuid.uuid4().hex[:6]}.example",
+        redirect_uris=[f"{stack.base}/cb"],
+        api_key_label="bench",
     )
-    vault = vault_from_settings(settings)
-    with session_scope(settings.database_url) as s:
-        b = create_distributor(s, name="Distributor B", slug="distributor-b")
-        instance = create_instance(
-            s,
-            vault=vault,
-            distributor=b,
-            name="demo",  # the name the bench's orders give
-            client_id=client["client_id"],
-            client_secret=client["client_secret"],
-        )
-        store_oauth_grant(
-            s,
-            instance,
-            vault=vault,
-            refresh_token=grant["refresh_token"],
-            scopes=grant["scope"].split(),
-            authenticated_as=admin,
-        )
-        return create_api_key(s, distributor=b, label="bench")
+    assert b.api_key is not None
+    return b.api_key
 
 
 def _jobs(settings: Settings, ids: list[str]) -> list[Job]:
@@ -184,17 +152,12 @@ def run_fairness(
     """B's one order on an idle stack; A's plain throughput (every job sent at once); then A
     sends `orders` orders and B one: B's time, its ratio to idle, A's throughput. False when an
     order did not succeed."""
-    home = Path(tempfile.mkdtemp(prefix="bss-bench-"))
-    sup = Supervisor(log_dir=home / "logs")
-    try:
-        stack = start_stack(
-            sup,
-            home,
-            worker_processes=worker_processes,
-            worker_threads=worker_threads,
-            env=ENV,
-            quiet_sandbox=True,
-        )
+    with bench_stack(
+        worker_processes=worker_processes,
+        worker_threads=worker_threads,
+        env=ENV,
+        quiet_sandbox=True,
+    ) as stack:
         settings = stack.settings
         requests.post(
             f"{stack.sandbox}/_sandbox/latency", json={"seconds": google_latency}, timeout=10
@@ -262,5 +225,3 @@ def run_fairness(
         )
         succeeded = plain_states.get(JobState.SUCCEEDED, 0) + fair_states.get(JobState.SUCCEEDED, 0)
         return succeeded == 2 * orders and b_job.state == JobState.SUCCEEDED
-    finally:
-        sup.stop_all()

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
-import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import click
@@ -19,8 +17,7 @@ from sqlmodel import col, select
 
 from bss.db import session_scope
 from bss.models import Job, JobState
-from bss.tools.bench import Stack, _order, start_stack
-from bss.tools.processes import Supervisor
+from bss.tools.bench import Stack, _order, bench_stack
 
 FINAL = ("succeeded", "failed", "cancelled")
 STARTER = "1010020027"
@@ -67,11 +64,8 @@ def _stamp(value: datetime | None) -> float:
 def run_kill(*, orders: int, worker_threads: int, google_latency: float) -> bool:
     """Two worker processes; one SIGKILLed when a third of the orders are done. Prints how
     long its jobs waited to be taken over, the kill → last job time, and duplicates at Google."""
-    home = Path(tempfile.mkdtemp(prefix="bss-bench-"))
-    sup = Supervisor(log_dir=home / "logs")
-    try:
-        stack = start_stack(sup, home, worker_processes=1, worker_threads=worker_threads)
-        victim = sup.python(
+    with bench_stack(worker_processes=1, worker_threads=worker_threads) as stack:
+        victim = stack.supervisor.python(
             "worker-killable",
             "-m",
             "dramatiq",
@@ -133,8 +127,6 @@ def run_kill(*, orders: int, worker_threads: int, google_latency: float) -> bool
             f"succeeded; {load()}"
         )
         return duplicates == 0 and failed == 0 and max(taken, default=0) <= 30
-    finally:
-        sup.stop_all()
 
 
 def _pgid(pid: str) -> int | None:
@@ -147,17 +139,12 @@ def _pgid(pid: str) -> int | None:
 def run_license_bulk(*, users: int, per_second: float, worker_threads: int) -> bool:
     """`license.assign` for `users` users with a License Manager quota of `per_second` at
     Google and the same pace configured here; prints the progress and the ratio to the bound."""
-    home = Path(tempfile.mkdtemp(prefix="bss-bench-"))
-    sup = Supervisor(log_dir=home / "logs")
-    try:
-        stack = start_stack(
-            sup,
-            home,
-            worker_processes=1,
-            worker_threads=worker_threads,
-            env={"BSS_QUOTA_LICENSING": str(per_second)},
-            quiet_sandbox=True,
-        )
+    with bench_stack(
+        worker_processes=1,
+        worker_threads=worker_threads,
+        env={"BSS_QUOTA_LICENSING": str(per_second)},
+        quiet_sandbox=True,
+    ) as stack:
         api, sandbox = Api(stack), stack.sandbox
         domain = f"bulk-{uuid.uuid4().hex[:6]}.example"
         order = {
@@ -212,5 +199,3 @@ def run_license_bulk(*, users: int, per_second: float, worker_threads: int) -> b
             f"{job['attempts']} attempt(s); {load()}"
         )
         return bool(job["state"] == "succeeded" and took <= 1.1 * bound)
-    finally:
-        sup.stop_all()

@@ -4,12 +4,10 @@ the quota the workers use, and how often Google still has to say "too fast"."""
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from pathlib import Path
 
 import click
 import requests
@@ -19,8 +17,7 @@ from sqlmodel import col, select
 from bss.db import session_scope
 from bss.gateway import quota_usage
 from bss.models import Job, JobEvent, JobState
-from bss.tools.bench import _order, start_stack
-from bss.tools.processes import Supervisor
+from bss.tools.bench import _order, bench_stack
 
 SERVICE = "reseller.googleapis.com"  # customer.create calls the Reseller API only
 FINAL = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
@@ -42,19 +39,14 @@ def run_quota(
     """`jobs` customer.create jobs while Google allows the demo project `per_second` Reseller
     API calls; prints the share of the quota used and the share of calls refused; False when
     a job did not succeed."""
-    home = Path(tempfile.mkdtemp(prefix="bss-bench-"))
-    sup = Supervisor(log_dir=home / "logs")
-    try:
-        stack = start_stack(
-            sup,
-            home,
-            worker_processes=worker_processes,
-            worker_threads=worker_threads,
-            quiet_sandbox=True,
-            # The operator tells bss the quota Google gives the project (BSS_QUOTA_RESELLER, or
-            # the instance's own quotas).
-            env={"BSS_QUOTA_RESELLER": str(per_second)},
-        )
+    with bench_stack(
+        worker_processes=worker_processes,
+        worker_threads=worker_threads,
+        quiet_sandbox=True,
+        # The operator tells bss the quota Google gives the project (BSS_QUOTA_RESELLER, or
+        # the instance's own quotas).
+        env={"BSS_QUOTA_RESELLER": str(per_second)},
+    ) as stack:
         project = _demo_project(stack.sandbox)
         requests.post(
             f"{stack.sandbox}/_sandbox/quotas",
@@ -122,5 +114,3 @@ def run_quota(
         if len(calls) >= 1990:
             click.echo("note: the sandbox's call log keeps 2,000 calls; submit fewer jobs")
         return states.get(JobState.SUCCEEDED, 0) == jobs
-    finally:
-        sup.stop_all()

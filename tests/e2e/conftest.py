@@ -18,15 +18,10 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
-from pipeline import purge_queues, sandbox_post
+from pipeline import purge_queues
 
-from bss.accounts import create_api_key, create_distributor
-from bss.crypto import Vault
-from bss.db import session_scope
-from bss.gateway import REQUIRED_SCOPES
-from bss.instances import create_instance, store_oauth_grant
 from bss.settings import Settings
-from bss.tools import Supervisor, free_port, wait_http
+from bss.tools import Supervisor, free_port, sandbox_tenant, wait_http
 
 FINAL = {"succeeded", "failed", "cancelled"}
 
@@ -140,9 +135,11 @@ def stack(
     broker_url: str,
     secret_keys: str,
     sandbox_url: str,
+    sandbox_smtp: tuple[str, int, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Stack:
     port, metrics_port = free_port(), free_port()
+    smtp_host, smtp_port, smtp_ca_file = sandbox_smtp
     web = f"http://127.0.0.1:{port}"
     env = {
         # Dramatiq's Prometheus exposition of the worker processes: a port and files of our own.
@@ -155,6 +152,10 @@ def stack(
         "BSS_BROKER_URL": broker_url,
         "BSS_SECRET_KEYS": secret_keys,
         "GOOGLE_SANDBOX_URL": sandbox_url,
+        # The sandbox's Gmail SMTP, its self-signed certificate trusted.
+        "GOOGLE_SMTP_HOST": smtp_host,
+        "GOOGLE_SMTP_PORT": str(smtp_port),
+        "GOOGLE_SMTP_CA_FILE": smtp_ca_file,
         "BSS_PUBLIC_BASE_URLS": web,
         "BSS_JOB_RETRY_BASE_SECONDS": "0.2",
         "BSS_JOB_RETRY_MAX_SECONDS": "2",
@@ -198,42 +199,23 @@ def stack(
 def make_tenant(stack: Stack, *, name: str = "Distributor") -> Tenant:
     """A distributor with an API key and an instance `main` authenticated at a new sandbox
     reseller of its own."""
-    sandbox = stack.sandbox
-    tag = uuid.uuid4().hex[:8]
-    reseller, admin = f"reseller-{tag}.example", f"admin@reseller-{tag}.example"
-    sandbox_post(sandbox, "/_sandbox/resellers", {"domain": reseller, "admin_email": admin})
-    project = sandbox_post(sandbox, "/_sandbox/projects", {"reseller": reseller})["project_id"]
-    client = sandbox_post(
-        sandbox,
-        "/_sandbox/clients",
-        {"project": project, "name": "Provisioning", "redirect_uris": [f"{stack.web}/cb"]},
-    )["web"]
-    grant = sandbox_post(
-        sandbox,
-        "/_sandbox/tokens",
-        {"client_id": client["client_id"], "user": admin, "scopes": list(REQUIRED_SCOPES)},
+    made = sandbox_tenant(
+        stack.sandbox,
+        stack.settings,
+        name=f"{name} {uuid.uuid4().hex[:8]}",
+        redirect_uris=[f"{stack.web}/cb"],
+        api_key_label="test",
     )
-    vault = Vault(stack.settings.secret_keys.split(","))
-    with session_scope(stack.settings.database_url) as s:
-        d = create_distributor(s, name=f"{name} {tag}")
-        inst = create_instance(
-            s,
-            vault=vault,
-            distributor=d,
-            name="main",
-            client_id=client["client_id"],
-            client_secret=client["client_secret"],
-        )
-        store_oauth_grant(
-            s,
-            inst,
-            vault=vault,
-            refresh_token=grant["refresh_token"],
-            scopes=grant["scope"].split(),
-            authenticated_as=admin,
-        )
-        key = create_api_key(s, distributor=d, label="test")
-    return Tenant(key, "main", reseller, admin, client["client_id"], client["client_secret"], stack)
+    assert made.api_key is not None
+    return Tenant(
+        made.api_key,
+        made.instance,
+        made.reseller,
+        made.admin,
+        made.client_id,
+        made.client_secret,
+        stack,
+    )
 
 
 @pytest.fixture
