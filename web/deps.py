@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import current_app, g, request
 from sqlmodel import Session, select
 
@@ -10,6 +12,9 @@ from bss.db import get_engine
 from bss.errors import Unauthorized
 from bss.models import ApiKey, Distributor, utcnow
 from bss.settings import Settings
+
+# How often an API key's last use is written down.
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 def settings() -> Settings:
@@ -38,7 +43,12 @@ def api_distributor() -> Distributor:
     distributor = session.get(Distributor, api_key.distributor_id)
     if distributor is None:
         raise Unauthorized("This API key is not valid.")
-    api_key.last_used_at = utcnow()
-    session.add(api_key)
-    session.commit()
+    now = utcnow()
+    # "Last used" is shown to the minute: writing it on every request would make each API call
+    # a write transaction of its own (SQLite's one writer at a time, the busiest row on
+    # PostgreSQL).
+    if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_PRECISION:
+        api_key.last_used_at = now
+        session.add(api_key)
+        session.commit()
     return distributor

@@ -5,6 +5,7 @@ tokens) with their server-side `state`, the pacing of calls by each Cloud projec
 (a limiter in Redis shared by all workers), and the counters Prometheus reads of it all."""
 
 from bss.gateway import oauth
+from bss.gateway.baseline import naive_customer_create
 from bss.gateway.credentials import REQUIRED_SCOPES, instance_credentials
 from bss.gateway.errors import classify_http_error
 from bss.gateway.gateway import CallRecord, Gateway
@@ -51,6 +52,7 @@ __all__ = [
     "digest",
     "fingerprint",
     "instance_credentials",
+    "naive_customer_create",
     "oauth",
     "pacer_factory",
     "pacer_for",

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +14,8 @@ from typing import Any
 
 import click
 import requests
-from sqlalchemy import func
-from sqlmodel import col, select
 
 from bss import migrate
-from bss.db import session_scope
-from bss.models import Job, JobEvent
 from bss.settings import Settings
 from bss.tools.demo import seed, start_services
 from bss.tools.processes import Supervisor, free_port, wait_http
@@ -111,70 +105,6 @@ def bench_stack(
         yield start_stack(sup, home, **kwargs)
     finally:
         sup.stop_all()
-
-
-def run_bench(
-    *,
-    jobs: int,
-    concurrency: int,
-    worker_processes: int,
-    worker_threads: int,
-    google_latency: float,
-) -> None:
-    """Measure submission and end-to-end throughput and latency of customer.create jobs."""
-    with bench_stack(worker_processes=worker_processes, worker_threads=worker_threads) as stack:
-        settings, base = stack.settings, stack.base
-        if google_latency:
-            requests.post(
-                f"{stack.sandbox}/_sandbox/latency", json={"seconds": google_latency}, timeout=10
-            ).raise_for_status()
-        headers = {"Authorization": f"Bearer {stack.api_key}"}
-        tag = uuid.uuid4().hex[:6]
-
-        def submit(n: int) -> float:
-            t0 = time.perf_counter()
-            resp = requests.post(
-                f"{base}/api/v1/jobs", json=_order(n, tag), headers=headers, timeout=30
-            )
-            resp.raise_for_status()
-            return time.perf_counter() - t0
-
-        started = time.perf_counter()
-        with ThreadPoolExecutor(concurrency) as pool:
-            submit_latency = list(pool.map(submit, range(jobs)))
-        submitted = time.perf_counter() - started
-        with session_scope(settings.database_url) as s:
-            while True:
-                done = s.exec(
-                    select(func.count())
-                    .select_from(Job)
-                    .where(col(Job.state).in_(("succeeded", "failed")))
-                ).one()
-                if done >= jobs:
-                    break
-                time.sleep(0.2)
-                s.expire_all()
-            finished = time.perf_counter() - started
-            rows = s.exec(select(Job)).all()
-            calls = s.exec(
-                select(func.count()).select_from(JobEvent).where(JobEvent.kind == "google_call")
-            ).one()
-        e2e = [(j.finished_at - j.created_at).total_seconds() for j in rows if j.finished_at]
-        states = {st: sum(1 for j in rows if j.state == st) for st in {j.state for j in rows}}
-        click.echo(
-            f"jobs: {jobs} customer.create, {concurrency} concurrent clients, "
-            f"{worker_processes} worker process(es) x {worker_threads} threads, "
-            f"Google latency {google_latency * 1000:.0f} ms per call\n"
-            f"outcome: {states}\n"
-            f"submit: {jobs / submitted:.1f} requests/s; latency"
-            f" p50 {_pct(submit_latency, 0.5) * 1000:.1f} ms"
-            f" p95 {_pct(submit_latency, 0.95) * 1000:.1f} ms"
-            f" p99 {_pct(submit_latency, 0.99) * 1000:.1f} ms\n"
-            f"end to end: {jobs / finished:.1f} jobs/s; accepted-to-finished"
-            f" p50 {_pct(e2e, 0.5):.2f} s p95 {_pct(e2e, 0.95):.2f} s"
-            f" mean {statistics.fmean(e2e):.2f} s\n"
-            f"Google calls per job: {calls / jobs:.2f}"
-        )
 
 
 def run_ordering(*, rounds: int, changes: int, worker_threads: int, failure_rate: float) -> bool:

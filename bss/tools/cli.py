@@ -95,6 +95,17 @@ def demo(port: int, sandbox_port: int, worker_threads: int) -> None:
 @click.option(
     "--google-latency", default=0.05, show_default=True, help="throughput: seconds per Google call."
 )
+@click.option(
+    "--runs", default=1, show_default=True, help="throughput: runs on one stack; medians printed."
+)
+@click.option(
+    "--baseline",
+    type=click.Choice(["none", "naive"]),
+    default="none",
+    show_default=True,
+    help="throughput: then run the naive script (client built and token refreshed per order, "
+    "one order at a time) against the same sandbox, and print the ratio.",
+)
 @click.option("--kills", default=64, show_default=True, help="chaos: workers to SIGKILL.")
 @click.option("--timeout", default=1500.0, show_default=True, help="chaos: seconds to wait.")
 @click.option(
@@ -110,6 +121,8 @@ def bench(
     kills: int,
     timeout: float,
     quota: float | None,
+    runs: int,
+    baseline: str,
 ) -> None:
     """Start a throw-away local stack, push JOBS orders through it, print the figures."""
     _log_at(logging.WARNING)
@@ -179,7 +192,7 @@ def bench(
         from bss.tools.bench_sandbox import run_sandbox_state
 
         sys.exit(0 if run_sandbox_state() else 1)
-    from bss.tools.bench import run_bench
+    from bss.tools.bench_throughput import run_bench
 
     run_bench(
         jobs=jobs or 200,
@@ -187,6 +200,8 @@ def bench(
         worker_processes=worker_processes or 1,
         worker_threads=worker_threads,
         google_latency=google_latency,
+        runs=runs,
+        baseline=baseline,
     )
 
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from sqlmodel import select
 
 from bss.accounts import create_api_key, list_api_keys, revoke_api_key
 from bss.db import session_scope
@@ -49,3 +50,31 @@ def test_the_api_keys_command_creates_lists_and_revokes(settings, tenant, monkey
         assert missing.exit_code != 0 and "No API key" in missing.output
     finally:
         get_settings.cache_clear()
+
+
+def test_a_keys_last_use_is_written_once_a_minute_not_on_every_request(settings, tenant):
+    from datetime import timedelta
+
+    from bss.models import ApiKey
+    from web import create_app
+
+    with session_scope(settings.database_url) as s:
+        key = create_api_key(s, distributor=tenant, label="billing")
+    client = create_app(settings).test_client()
+    headers = {"Authorization": f"Bearer {key}"}
+
+    def last_used():
+        with session_scope(settings.database_url) as s:
+            return s.exec(select(ApiKey).where(ApiKey.prefix == key[:12])).one().last_used_at
+
+    assert client.get("/api/v1/jobs", headers=headers).status_code == 200
+    first = last_used()
+    assert first is not None  # the API access page shows when a key was last used
+    assert client.get("/api/v1/jobs", headers=headers).status_code == 200
+    assert last_used() == first  # a second request within the minute writes nothing
+    with session_scope(settings.database_url) as s:
+        row = s.exec(select(ApiKey).where(ApiKey.prefix == key[:12])).one()
+        row.last_used_at = first - timedelta(minutes=2)
+        s.add(row)
+    assert client.get("/api/v1/jobs", headers=headers).status_code == 200
+    assert last_used() > first - timedelta(minutes=1)

@@ -1,0 +1,189 @@
+"""`bss bench --scenario throughput`: customer.create orders through the billing API on a calm
+stack; what accepting and running them costs, beside what Google's latency allows.
+
+Each run submits `jobs` orders from `concurrency` clients and waits for them all. It prints:
+submission (requests/s and latency), end to end (orders/s, accepted-to-finished), the ratio to
+the latency bound (worker threads / (Google calls per order x latency)), and the CPU each of our
+processes spent: the workers' per Google call, the web's per accepted order. With `runs` > 1
+the same stack runs it again and the medians are printed. `--baseline naive` then runs the
+naive script (bss.gateway.naive_customer_create: client built and token refreshed per order,
+one order after another) in this process against the same sandbox, for the ratio in one run.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import click
+import requests
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from bss.accounts import distributor_by_slug
+from bss.crypto import vault_from_settings
+from bss.db import session_scope
+from bss.gateway import naive_customer_create
+from bss.instances import get_instance
+from bss.models import Job, JobEvent
+from bss.operations import get_operation
+from bss.tools.bench import Stack, _order, _pct, bench_stack
+from bss.tools.bench_cpu import read_cpu, self_cpu_seconds
+from bss.tools.bench_flow import load
+from bss.tools.demo import DEMO_INSTANCE, DEMO_SLUG
+
+FINAL = ("succeeded", "failed", "cancelled")
+
+
+@dataclass
+class Run:
+    """What one run measured."""
+
+    submit_rps: float
+    submit_p95_ms: float
+    orders_per_s: float
+    e2e_p95_s: float
+    calls: int
+    worker_ms_per_call: float
+    web_ms_per_order: float
+    load: str
+
+
+def _finished(stack: Stack, ids: list[str]) -> None:
+    with session_scope(stack.settings.database_url) as s:
+        while True:
+            done = s.exec(
+                select(func.count())
+                .select_from(Job)
+                .where(col(Job.id).in_(ids), col(Job.state).in_(FINAL))
+            ).one()
+            if done >= len(ids):
+                return
+            time.sleep(0.05)
+
+
+def _one_run(stack: Stack, *, jobs: int, concurrency: int) -> Run:
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    tag = uuid.uuid4().hex[:6]
+    http = requests.Session()
+    latencies: list[float] = []
+
+    def submit(n: int) -> str:
+        t0 = time.perf_counter()
+        resp = http.post(
+            f"{stack.base}/api/v1/jobs", json=_order(n, tag), headers=headers, timeout=60
+        )
+        resp.raise_for_status()
+        latencies.append(time.perf_counter() - t0)
+        return str(resp.json()["id"])
+
+    before = read_cpu(stack.supervisor, "web", "worker")
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        ids = list(pool.map(submit, range(jobs)))
+    submitted = time.perf_counter() - started
+    _finished(stack, ids)
+    finished = time.perf_counter() - started
+    cpu = read_cpu(stack.supervisor, "web", "worker").since(before)
+    with session_scope(stack.settings.database_url) as s:
+        rows = s.exec(select(Job).where(col(Job.id).in_(ids))).all()
+        calls = s.exec(
+            select(func.count())
+            .select_from(JobEvent)
+            .where(col(JobEvent.job_id).in_(ids), JobEvent.kind == "google_call")
+        ).one()
+    failed = [j.id for j in rows if j.state != "succeeded"]
+    if failed:
+        raise click.ClickException(f"{len(failed)} orders did not succeed, e.g. {failed[0]}")
+    e2e = [(j.finished_at - j.created_at).total_seconds() for j in rows if j.finished_at]
+    return Run(
+        submit_rps=jobs / submitted,
+        submit_p95_ms=_pct(latencies, 0.95) * 1000,
+        orders_per_s=jobs / finished,
+        e2e_p95_s=_pct(e2e, 0.95),
+        calls=int(calls),
+        worker_ms_per_call=cpu.get("worker", 0.0) * 1000 / max(1, int(calls)),
+        web_ms_per_order=cpu.get("web", 0.0) * 1000 / jobs,
+        load=load(),
+    )
+
+
+def _naive(stack: Stack, *, orders: int) -> tuple[float, float]:
+    """The naive script's orders/s and CPU ms per Google call, in this process."""
+    settings = stack.settings
+    vault = vault_from_settings(settings)
+    with session_scope(settings.database_url) as s:
+        demo = distributor_by_slug(s, DEMO_SLUG)
+        inst = get_instance(s, distributor_id=demo.id, name=DEMO_INSTANCE)
+        client_id = inst.client_id
+        secret = vault.decrypt(inst.client_secret_enc or "")
+        refresh = vault.decrypt(inst.refresh_token_enc or "")
+    validate = get_operation("customer.create").validate
+    tag = uuid.uuid4().hex[:6]
+    calls, cpu0, t0 = 0, self_cpu_seconds(), time.perf_counter()
+    for n in range(orders):
+        params: Any = validate(_order(n, f"naive-{tag}")["params"])
+        body = params.to_google()
+        calls += naive_customer_create(
+            settings, client_id=client_id, client_secret=secret, refresh_token=refresh, body=body
+        )
+    elapsed, cpu = time.perf_counter() - t0, self_cpu_seconds() - cpu0
+    return orders / elapsed, cpu * 1000 / max(1, calls)
+
+
+def run_bench(
+    *,
+    jobs: int,
+    concurrency: int,
+    worker_processes: int,
+    worker_threads: int,
+    google_latency: float,
+    runs: int = 1,
+    baseline: str = "none",
+) -> None:
+    """Measure submission and end-to-end throughput, latency and CPU of customer.create."""
+    with bench_stack(worker_processes=worker_processes, worker_threads=worker_threads) as stack:
+        requests.post(
+            f"{stack.sandbox}/_sandbox/latency", json={"seconds": google_latency}, timeout=10
+        ).raise_for_status()
+        threads = worker_processes * worker_threads
+        bound = threads / (2 * google_latency) if google_latency else None
+        click.echo(
+            f"throughput: {jobs} customer.create (2 Google calls each) per run, {runs} run(s), "
+            f"{concurrency} concurrent clients, {worker_processes} worker process(es) x "
+            f"{worker_threads} threads, Google latency {google_latency * 1000:.0f} ms per call"
+            + (f"; latency bound {bound:.0f} orders/s" if bound else "")
+        )
+        measured = []
+        for n in range(runs):
+            run = _one_run(stack, jobs=jobs, concurrency=concurrency)
+            measured.append(run)
+            click.echo(
+                f"  run {n + 1}: submit {run.submit_rps:.0f} req/s (p95 {run.submit_p95_ms:.0f} "
+                f"ms); {run.orders_per_s:.1f} orders/s (accepted-to-finished p95 "
+                f"{run.e2e_p95_s:.2f} s); worker CPU {run.worker_ms_per_call:.2f} ms per Google "
+                f"call; web CPU {run.web_ms_per_order:.2f} ms per order; {run.load}"
+            )
+
+        def median(field: str) -> float:
+            return statistics.median(getattr(r, field) for r in measured)
+
+        orders = median("orders_per_s")
+        click.echo(
+            f"median of {runs}: {orders:.1f} orders/s"
+            + (f" = {orders / bound:.2f} of the bound" if bound else "")
+            + f"; submit {median('submit_rps'):.0f} req/s, p95 {median('submit_p95_ms'):.0f} ms; "
+            f"worker CPU {median('worker_ms_per_call'):.2f} ms per Google call (goal <= 3); "
+            f"web CPU {median('web_ms_per_order'):.2f} ms per accepted order (goal <= 3)"
+        )
+        if baseline == "naive":
+            naive_orders, naive_cpu = _naive(stack, orders=min(jobs, 200))
+            click.echo(
+                f"naive script (client built and token refreshed per order, one at a time): "
+                f"{naive_orders:.1f} orders/s, {naive_cpu:.2f} ms CPU per Google call; "
+                f"ours / naive = {orders / naive_orders:.2f}; {load()}"
+            )
