@@ -12,6 +12,13 @@ from bss.errors import ConfigurationError
 from bss.settings import Settings
 
 DEV_KEY_FILE = "secret.keys"
+KEY_ID_PREFIX = "k-"
+
+
+def key_id(key: str) -> str:
+    """A key's public name: a short fingerprint that tells keys apart and reveals nothing of the
+    key, so backups, `bss keys list` and error messages can name a key without holding it."""
+    return KEY_ID_PREFIX + hashlib.sha256(key.strip().encode()).hexdigest()[:12]
 
 
 class Vault:
@@ -22,6 +29,7 @@ class Vault:
             raise ConfigurationError("No secret-encryption key: set BSS_SECRET_KEYS.")
         try:
             self._fernets = [Fernet(k.encode()) for k in keys]
+            self._ids = [key_id(k) for k in keys]
         except (ValueError, TypeError) as exc:
             raise ConfigurationError(
                 "BSS_SECRET_KEYS holds a value that is not a Fernet key "
@@ -47,14 +55,32 @@ class Vault:
         """The same secret re-encrypted under the primary key."""
         return self._multi.rotate(ciphertext.encode()).decode()
 
+    @property
+    def key_ids(self) -> list[str]:
+        """The ids of the configured keys, the primary first."""
+        return list(self._ids)
+
+    def key_id_of(self, ciphertext: str) -> str | None:
+        """The id of the configured key that decrypts `ciphertext`, or None when none does
+        (a Fernet token does not name its key: each key is tried in turn)."""
+        token = ciphertext.encode()
+        for kid, fernet in zip(self._ids, self._fernets, strict=True):
+            try:
+                fernet.decrypt(token)
+            except InvalidToken:
+                continue
+            return kid
+        return None
+
 
 def generate_key() -> str:
     """A new Fernet key."""
     return Fernet.generate_key().decode()
 
 
-def load_keys(settings: Settings) -> list[str]:
-    """The configured keys; outside production a key file under BSS_HOME is made on first use."""
+def load_keys(settings: Settings, *, create: bool = True) -> list[str]:
+    """The configured keys; outside production a key file under BSS_HOME is made on first use
+    (unless `create` is false: then no keys, an empty list, when none is configured)."""
     keys = [k.strip() for k in settings.secret_keys.split(",") if k.strip()]
     if keys:
         return keys
@@ -62,6 +88,8 @@ def load_keys(settings: Settings) -> list[str]:
         raise ConfigurationError("BSS_SECRET_KEYS must be set in production.")
     path = Path(settings.home) / DEV_KEY_FILE
     if not path.exists():
+        if not create:
+            return []
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(generate_key() + "\n")
         path.chmod(0o600)

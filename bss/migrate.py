@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+
+from bss.db import get_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -18,9 +27,53 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config("sqlite://"))
+
+
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Bring the database schema up to `revision`."""
     command.upgrade(alembic_config(database_url), revision)
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    """Take the database schema back to `revision` (restore does so only on empty tables)."""
+    command.downgrade(alembic_config(database_url), revision)
+
+
+def move_to(database_url: str, revision: str) -> None:
+    """Upgrade or downgrade the schema to exactly `revision`."""
+    with get_engine(database_url).connect() as conn:
+        current = current_revision(conn)
+    if current == revision:
+        return
+    if current is not None and any(
+        r.revision == revision for r in _scripts().iterate_revisions(current, "base")
+    ):
+        downgrade(database_url, revision)
+    else:
+        upgrade(database_url, revision)
+
+
+def head_revision() -> str:
+    """The newest revision this code knows."""
+    head = _scripts().get_current_head()
+    if head is None:
+        raise RuntimeError("no migrations found")
+    return head
+
+
+def is_known_revision(revision: str) -> bool:
+    """Whether `revision` is one of this code's migrations (a newer code's is not)."""
+    try:
+        return _scripts().get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The revision the database on `connection` is at; None before the first migration."""
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 def revision(database_url: str, message: str) -> None:

@@ -91,15 +91,42 @@ def secret_keys() -> str:
 
 
 @pytest.fixture(scope="session")
-def sandbox_url(supervisor: Supervisor) -> str:
-    """The Google sandbox, running as its own process over real HTTP."""
-    port = free_port()
+def sandbox_url(supervisor: Supervisor, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The Google sandbox, running as its own process over real HTTP (and SMTP, see
+    sandbox_smtp)."""
+    port, smtp_port = free_port(), free_port()
+    cert = tmp_path_factory.mktemp("sandbox-smtp") / "certificate.pem"
     proc = supervisor.python(
-        "sandbox", "-m", "bss.sandbox", "--host", "127.0.0.1", "--port", str(port)
+        "sandbox",
+        "-m",
+        "bss.sandbox",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--smtp-port",
+        str(smtp_port),
+        "--smtp-cert",
+        str(cert),
     )
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/_sandbox/state", proc=proc)
     return url
+
+
+@pytest.fixture(scope="session")
+def sandbox_smtp(
+    sandbox_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, int, str]:
+    """(host, port, CA file) of the sandbox's Gmail SMTP server (STARTTLS, AUTH XOAUTH2): the
+    file holds the self-signed certificate it presents, for GOOGLE_SMTP_CA_FILE."""
+    info = requests.get(f"{sandbox_url}/_sandbox/smtp", timeout=10)
+    info.raise_for_status()
+    pem = requests.get(f"{sandbox_url}/_sandbox/smtp/certificate", timeout=10)
+    pem.raise_for_status()
+    ca_file = tmp_path_factory.mktemp("smtp-ca") / "sandbox-smtp.pem"
+    ca_file.write_text(pem.text)
+    return info.json()["host"], info.json()["port"], str(ca_file)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""python -m bss.sandbox --host 127.0.0.1 --port 8765 [--state FILE] [--issuer URL]"""
+"""python -m bss.sandbox --host 127.0.0.1 --port 8765 [--state FILE] [--issuer URL]
+[--smtp-port N] [--smtp-cert FILE]"""
 
 from __future__ import annotations
 
@@ -27,12 +28,35 @@ def main(argv: list[str] | None = None) -> None:
         default=GOOGLE_ISSUER,
         help="the iss of id tokens and of the OIDC discovery document (default: %(default)s)",
     )
+    parser.add_argument(
+        "--smtp-port",
+        type=int,
+        metavar="N",
+        default=None,
+        help="serve Gmail's SMTP (STARTTLS, AUTH XOAUTH2) on port N; 0: no SMTP "
+        "(default: the HTTP port + 1, if free)",
+    )
+    parser.add_argument(
+        "--smtp-cert",
+        metavar="FILE",
+        default=None,
+        help="write the SMTP server's self-signed certificate (PEM) to FILE, for clients to trust",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.quiet:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    serve(args.host, args.port, state_file=args.state, issuer=args.issuer)
+    if args.smtp_port is not None and not 0 <= args.smtp_port <= 65535:
+        parser.error("--smtp-port must be between 0 and 65535")
+    serve(
+        args.host,
+        args.port,
+        state_file=args.state,
+        issuer=args.issuer,
+        smtp_port=args.smtp_port,
+        smtp_cert=args.smtp_cert,
+    )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import logging
 import signal
 import socket
 import threading
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from flask import Flask, Response, g, request
 from flask.json.provider import DefaultJSONProvider
@@ -20,6 +20,9 @@ from bss.sandbox.errors import ApiError, DropConnection, OAuthError, SandboxErro
 from bss.sandbox.pubsub_push import Pusher
 from bss.sandbox.state import State
 from bss.sandbox.tokens import GOOGLE_ISSUER
+
+if TYPE_CHECKING:
+    from bss.sandbox.smtp_server import SmtpServer
 
 log = logging.getLogger("bss.sandbox")
 
@@ -104,12 +107,14 @@ def create_app(*, state_file: str | None = None, issuer: str = GOOGLE_ISSUER) ->
         discovery,
         gmail,
         licensing,
+        mailbox,
         notifications,
         oauth,
         overview,
         partial,
         pubsub,
         pubsub_control,
+        smtp_server,
         subscriptions,
         tokeninfo,
         unrouted,
@@ -135,6 +140,8 @@ def create_app(*, state_file: str | None = None, issuer: str = GOOGLE_ISSUER) ->
         directory_more,
         licensing,
         gmail,
+        mailbox,
+        smtp_server,
         batch,
         discovery,
         overview,
@@ -162,12 +169,62 @@ def stop_pushes(app: Flask) -> None:
     app.extensions["sandbox_pusher"].stop()
 
 
+def _start_smtp(
+    app: Flask, host: str, http_port: int, smtp_port: int | None, cert_file: str | None
+) -> SmtpServer | None:
+    """Gmail's SMTP server beside the HTTP one. ``smtp_port`` None: the HTTP port + 1, skipped
+    with a warning when that port is taken; 0: off; a port that cannot be had stops the start."""
+    from bss.sandbox import smtp_server, smtp_tls
+
+    port = http_port + 1 if smtp_port is None else smtp_port
+    if not port or port > 65535:
+        return None
+    try:
+        smtp = smtp_server.start(app, host=host, port=port)
+    except OSError as error:
+        if smtp_port is not None:
+            raise SystemExit(f"Cannot serve SMTP on {host}:{port}: {error}") from error
+        log.warning(
+            "No SMTP: %s:%s is taken (%s); choose a port with --smtp-port", host, port, error
+        )
+        return None
+    where = f"http://{host}:{http_port}/_sandbox/smtp/certificate"
+    if cert_file:
+        try:
+            smtp_tls.write_certificate(cert_file, smtp.identity.certificate_pem)
+        except OSError as error:
+            smtp.stop()
+            raise SystemExit(
+                f"Cannot write the SMTP certificate to {cert_file}: {error}"
+            ) from error
+        where = f"{cert_file} and {where}"
+    log.info("Gmail SMTP on %s:%s (STARTTLS, AUTH XOAUTH2; certificate in %s)", host, port, where)
+    return smtp
+
+
 def serve(
-    host: str, port: int, *, state_file: str | None = None, issuer: str = GOOGLE_ISSUER
+    host: str,
+    port: int,
+    *,
+    state_file: str | None = None,
+    issuer: str = GOOGLE_ISSUER,
+    smtp_port: int | None = None,
+    smtp_cert: str | None = None,
 ) -> None:
-    """Serve the sandbox until SIGINT or SIGTERM; saves the state file on the way out."""
+    """Serve the sandbox until SIGINT or SIGTERM; saves the state file on the way out.
+
+    Gmail's SMTP server listens on ``smtp_port`` (None: ``port`` + 1 when free; 0: none), its
+    certificate written to ``smtp_cert`` when given.
+    """
     app = create_app(state_file=state_file, issuer=issuer)
-    server = make_server(host, port, app, threaded=True)
+    # SMTP first: by the time HTTP answers (what starters wait for), SMTP answers too.
+    smtp = _start_smtp(app, host, port, smtp_port, smtp_cert) if port else None
+    try:
+        server = make_server(host, port, app, threaded=True)
+    except BaseException:
+        if smtp is not None:
+            smtp.stop()
+        raise
     state: State = app.extensions["sandbox"]
     stop = threading.Event()
 
@@ -180,11 +237,15 @@ def serve(
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, shut_down)
         signal.signal(signal.SIGTERM, shut_down)
-    log.info("Google sandbox on http://%s:%s/ (overview at /_sandbox/)", host, server.port)
     try:
+        if not port:  # an HTTP port the system chose: SMTP's default follows it
+            smtp = _start_smtp(app, host, server.port, smtp_port, smtp_cert)
+        log.info("Google sandbox on http://%s:%s/ (overview at /_sandbox/)", host, server.port)
         server.serve_forever()
     finally:
         server.server_close()
+        if smtp is not None:
+            smtp.stop()
         stop_pushes(app)
         state.save()
         faults.stopping.clear()

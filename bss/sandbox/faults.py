@@ -46,9 +46,10 @@ def add_fault(state: State, spec: dict) -> dict:
         raise ControlError(400, "probability must be between 0 and 1")
     if times is None and probability is None:
         times = 1
-    status = spec.get("status", 503)
+    # SMTP methods (smtp.connect, smtp.auth, smtp.mail, smtp.data) answer an SMTP reply code.
+    status = spec.get("status", 421 if method.startswith("smtp.") else 503)
     if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
-        raise ControlError(400, "status must be an HTTP error code between 400 and 599")
+        raise ControlError(400, "status must be an HTTP or SMTP error code between 400 and 599")
     seconds = spec.get("seconds", DEFAULT_TIMEOUT_SECONDS)
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
         raise ControlError(400, "seconds must be a non-negative number")

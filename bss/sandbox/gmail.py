@@ -1,20 +1,18 @@
-"""Gmail API: users.messages.send, keeping every message for inspection."""
+"""Gmail API: users.messages.send; the message is kept in bss.sandbox.mailbox for inspection."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import email.policy
-import secrets
-from email.message import EmailMessage, Message
+from email.message import Message
 from email.parser import BytesParser
-from email.utils import getaddresses
 from typing import cast
 
 from flask import Blueprint, Response, request
 
+from bss.sandbox import mailbox
 from bss.sandbox.api import api_method, body, caller, ok
-from bss.sandbox.clock import rfc3339
 from bss.sandbox.errors import ApiError, forbidden
 from bss.sandbox.state import current_state
 
@@ -32,14 +30,6 @@ def _decode(raw: str) -> bytes:
         return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
     except (binascii.Error, ValueError):
         raise invalid("Invalid value for ByteString: " + raw[:20]) from None
-
-
-def _text(message: EmailMessage) -> tuple[str, str | None]:
-    """The plain-text body (and the HTML body, if any) of a parsed message."""
-    plain = message.get_body(preferencelist=("plain",))
-    html = message.get_body(preferencelist=("html",))
-    text = plain.get_content() if plain is not None else ""
-    return text, html.get_content() if html is not None else None
 
 
 def _raw_from_request() -> bytes:
@@ -71,35 +61,10 @@ def send(userId: str) -> Response:  # noqa: N803 - the discovery name
     if account is None:  # e.g. a service account without domain-wide delegation
         raise ApiError(400, "failedPrecondition", "Precondition check failed.")
     data = _raw_from_request()
-    message = BytesParser(policy=email.policy.default).parsebytes(data)
-    recipients = {
-        field: [addr for _, addr in getaddresses(message.get_all(field, [])) if addr]
-        for field in ("To", "Cc", "Bcc")
-    }
-    if not any(recipients.values()):
+    message = mailbox.parse(data)
+    if not any(mailbox.addresses(message, field) for field in ("To", "Cc", "Bcc")):
         raise invalid("Recipient address required")
-    text, html = _text(message)
-    message_id = secrets.token_hex(8)
-    senders = [addr for _, addr in getaddresses(message.get_all("From", [])) if addr]
-    stored = {
-        "id": message_id,
-        "threadId": message_id,
-        "labelIds": ["SENT"],
-        "sender": account["primaryEmail"],
-        # Gmail sends as the authenticated account whatever the From header claims.
-        "from": account["primaryEmail"]
-        if not senders or senders[0].lower() != account["primaryEmail"]
-        else senders[0],
-        "to": recipients["To"],
-        "cc": recipients["Cc"],
-        "bcc": recipients["Bcc"],
-        "subject": str(message.get("Subject", "")),
-        "body": text,
-        "html": html,
-        "sent_at": rfc3339(state.clock.now()),
-        "size": len(data),
-    }
-    state.mail[message_id] = stored
+    message_id = mailbox.record(state, account=account, data=data, via=mailbox.VIA_GMAIL_API)["id"]
     return ok({"id": message_id, "threadId": message_id, "labelIds": ["SENT"]})
 
 

@@ -290,7 +290,8 @@ def token_response(
     """The JSON body Google's token endpoint answers with.
 
     With ``identity`` (user tokens, not service accounts) an id_token comes along whenever an
-    identity scope was granted, on code exchanges and refreshes alike, as Google does.
+    identity scope was granted, on code exchanges and refreshes alike, as Google does. A new
+    refresh token with a lifetime comes with ``refresh_token_expires_in`` (seconds).
     """
     body: dict = {
         "access_token": access["token"],
@@ -301,6 +302,11 @@ def token_response(
         body["scope"] = " ".join(access["scopes"])
     if refresh is not None:
         body["refresh_token"] = refresh["token"]
+        if refresh["expires_at"] is not None:
+            # Google tells a refresh token's lifetime when it has one (time-limited access; here
+            # also an External app in Testing, whose tokens die after 7 days).
+            left = refresh["expires_at"] - state.clock.now()
+            body["refresh_token_expires_in"] = max(0, int(left))
     if identity and grants_identity(access["scopes"]):
         body["id_token"] = id_token(
             state,

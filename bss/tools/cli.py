@@ -11,7 +11,7 @@ import threading
 import click
 
 from bss.settings import get_settings
-from bss.tools import admin_cli, admin_events, admin_fairness, admin_quotas
+from bss.tools import admin_cli, admin_events, admin_fairness, admin_quotas, backup_cli
 
 
 @click.group()
@@ -31,6 +31,9 @@ admin_cli.distributors.add_command(admin_fairness.distributors_set)
 admin_cli.instances.add_command(admin_quotas.instances_set_quota)
 admin_cli.instances.add_command(admin_events.instances_events)
 main.add_command(admin_events.reconcile_command)
+main.add_command(backup_cli.backup_command)
+main.add_command(backup_cli.restore_command)
+main.add_command(backup_cli.keys)
 for _group in admin_cli.COMMANDS:
     main.add_command(_group)
 
@@ -230,12 +233,14 @@ def db_upgrade(revision: str) -> None:
     show_default=True,
     help="The iss of the sandbox's id tokens and OIDC discovery document.",
 )
-def sandbox(host: str, port: int, state_file: str | None, issuer: str) -> None:
-    """Run the local stand-in for Google's OAuth and Workspace APIs."""
+@click.option("--smtp-port", type=click.IntRange(0, 65535), help="Gmail SMTP; 0: none [--port + 1]")
+@click.option("--smtp-cert", metavar="FILE", help="Write the SMTP server's certificate to FILE.")
+def sandbox(host: str, port: int, state_file: str | None, issuer: str, **smtp: int | str) -> None:
+    """Run the local stand-in for Google's OAuth, Workspace APIs and Gmail SMTP."""
     from bss.sandbox import serve
 
     _log_at(logging.INFO)
-    serve(host, port, state_file=state_file, issuer=issuer)
+    serve(host, port, state_file=state_file, issuer=issuer, **smtp)  # type: ignore[arg-type]
 
 
 @main.command()
@@ -291,41 +296,6 @@ def scheduler() -> None:
         send_webhook=lambda delivery_id: send_webhook(broker, delivery_id),
     )
     events.join(timeout=30)
-
-
-@main.group()
-def keys() -> None:
-    """Secret-encryption keys."""
-
-
-@keys.command("generate")
-def keys_generate() -> None:
-    """Print a new key for BSS_SECRET_KEYS."""
-    from bss.crypto import generate_key
-
-    click.echo(generate_key())
-
-
-@keys.command("rotate")
-def keys_rotate() -> None:
-    """Re-encrypt every stored secret under the first key of BSS_SECRET_KEYS.
-
-    Put the new key first and keep the old ones after it; the old ones keep decrypting until
-    this has finished, then they can be removed.
-    """
-    from bss.crypto import vault_from_settings
-    from bss.db import session_scope
-    from bss.tools.key_rotation import rotate_secrets
-
-    settings = get_settings()
-    with session_scope(settings.database_url) as s:
-        counts = rotate_secrets(s, vault=vault_from_settings(settings))
-    for column, n in counts.items():
-        click.echo(f"{column}: {n} re-encrypted")
-    click.echo(
-        f"Done: {sum(counts.values())} secrets are under the first key; the other keys in "
-        "BSS_SECRET_KEYS can now be removed."
-    )
 
 
 @main.command()

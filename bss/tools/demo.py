@@ -46,6 +46,7 @@ DEMO_RESELLER = "demo-reseller.example"
 DEMO_ADMIN = f"admin@{DEMO_RESELLER}"
 DEMO_OPERATOR = "operator@platform.example"
 API_KEY_FILE = "demo-api-key"  # the demo's API key, encrypted with the secret keys
+SMTP_CERT_FILE = "sandbox-smtp.pem"  # the sandbox SMTP's self-signed certificate, to trust
 # Processes the demo starts again when they exit (more than 5 restarts a minute stop it)
 RESTARTED = ("worker", "scheduler")
 
@@ -236,6 +237,7 @@ def run_demo(settings: Settings, *, port: int, sandbox_port: int, worker_threads
         sandbox = settings.google_sandbox_url.rstrip("/")
         if not sandbox:
             sandbox = f"http://127.0.0.1:{sandbox_port}"
+            smtp_port = _free_near(sandbox_port + 1)  # Gmail's SMTP, beside the sandbox
             proc = sup.python(
                 "sandbox",
                 "-m",
@@ -246,8 +248,16 @@ def run_demo(settings: Settings, *, port: int, sandbox_port: int, worker_threads
                 str(sandbox_port),
                 "--state",
                 str(home / "sandbox.json"),
+                "--smtp-port",
+                str(smtp_port),
+                "--smtp-cert",
+                str(home / SMTP_CERT_FILE),
             )
             wait_http(f"{sandbox}/_sandbox/state", proc=proc)
+            # Senders in SMTP mode reach the sandbox's Gmail SMTP, trusting its certificate.
+            env["GOOGLE_SMTP_HOST"] = "127.0.0.1"
+            env["GOOGLE_SMTP_PORT"] = str(smtp_port)
+            env["GOOGLE_SMTP_CA_FILE"] = str(home / SMTP_CERT_FILE)
         env["GOOGLE_SANDBOX_URL"] = sandbox
         metrics_port = _free_near(9191)
         env.update(  # the workers' Prometheus endpoint (Dramatiq's middleware reads these)

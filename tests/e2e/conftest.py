@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 import requests
-from pipeline import purge_queues
+from pipeline import purge_queues, start_app
 
 from bss.settings import Settings
 from bss.tools import Supervisor, free_port, sandbox_tenant, wait_http
@@ -165,27 +164,7 @@ def stack(
         "BSS_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
         "GOOGLE_HTTP_TIMEOUT": "5",
     }
-    proc = supervisor.start(
-        "web",
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--threads",
-            "4",
-            "web.wsgi:app",
-        ],
-        env=env,
-    )
-    supervisor.start(
-        "worker",
-        [sys.executable, "-m", "dramatiq", "workers", "--processes", "1", "--threads", "2"],
-        env=env,
-    )
+    proc, _worker = start_app(supervisor, env, port=port, web_threads=4, worker_threads=2)
     wait_http(f"{web}/healthz", proc=proc)
     settings = Settings(**{k: v for k, v in env.items() if not k.startswith("dramatiq_")})
     return Stack(

@@ -4,6 +4,8 @@ broker's queues."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,8 +16,35 @@ import requests
 
 from bss.broker import JOBS_QUEUE, WEBHOOKS_QUEUE, make_broker
 from bss.settings import Settings
+from bss.tools import Supervisor
 
 STARTER, STANDARD, PLUS = "1010020027", "1010020028", "1010020025"
+
+
+def start_app(
+    supervisor: Supervisor,
+    env: dict[str, str],
+    *,
+    port: int,
+    web_threads: int,
+    worker_threads: int,
+    prefix: str = "",
+) -> tuple[subprocess.Popen, subprocess.Popen]:
+    """The web app (gunicorn, one process) on `port` and a Dramatiq worker process, started as
+    a deployment starts them."""
+    web = supervisor.start(
+        f"{prefix}web",
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+         "--threads", str(web_threads), "web.wsgi:app"],
+        env=env,
+    )  # fmt: skip
+    worker = supervisor.start(
+        f"{prefix}worker",
+        [sys.executable, "-m", "dramatiq", "workers", "--processes", "1",
+         "--threads", str(worker_threads)],
+        env=env,
+    )  # fmt: skip
+    return web, worker
 
 
 def purge_queues(settings: Settings) -> None:

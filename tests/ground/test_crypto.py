@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bss.crypto import Vault, generate_key, hash_api_key, load_keys
+from bss.crypto import Vault, generate_key, hash_api_key, key_id, load_keys
 from bss.errors import ConfigurationError
 from bss.settings import Settings
 
@@ -51,3 +51,24 @@ def test_api_keys_are_stored_as_digests():
     assert hash_api_key("bss_abc") != "bss_abc"
     assert hash_api_key("bss_abc") == hash_api_key("bss_abc")
     assert hash_api_key("bss_abc") != hash_api_key("bss_abd")
+
+
+def test_a_key_is_named_by_a_short_id_that_reveals_nothing_of_it():
+    a, b = generate_key(), generate_key()
+    assert key_id(a) == key_id(a + "\n") != key_id(b)
+    assert key_id(a).startswith("k-") and len(key_id(a)) == 14
+    assert key_id(a)[2:] not in a
+
+
+def test_the_vault_tells_which_key_decrypts_a_secret():
+    current, old, foreign = generate_key(), generate_key(), generate_key()
+    vault = Vault([current, old])
+    assert vault.key_ids == [key_id(current), key_id(old)]
+    assert vault.key_id_of(vault.encrypt("s")) == key_id(current)
+    assert vault.key_id_of(Vault([old]).encrypt("s")) == key_id(old)
+    assert vault.key_id_of(Vault([foreign]).encrypt("s")) is None
+
+
+def test_without_create_no_key_file_is_made(tmp_path):
+    assert load_keys(Settings(BSS_HOME=tmp_path, BSS_SECRET_KEYS=""), create=False) == []
+    assert not (tmp_path / "secret.keys").exists()

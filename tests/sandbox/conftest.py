@@ -62,8 +62,9 @@ def stop_sandbox(proc: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="session")
 def sandbox_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    proc = start_sandbox(port, tmp_path_factory.mktemp("sandbox") / "sandbox.log", "--quiet")
+    port, smtp_port = free_port(), free_port()
+    log = tmp_path_factory.mktemp("sandbox") / "sandbox.log"
+    proc = start_sandbox(port, log, "--quiet", "--smtp-port", str(smtp_port))
     yield f"http://127.0.0.1:{port}"
     stop_sandbox(proc)
 
