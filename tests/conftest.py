@@ -25,6 +25,7 @@ from bss.instances import create_instance
 from bss.models import Distributor, InstanceStatus
 from bss.settings import Settings
 from bss.tools import Supervisor, free_port, wait_http
+from tests.support.sandbox_smtp import smtp_of
 
 pytest_plugins = ["tests.support.portal", "tests.support.dashboard"]
 
@@ -120,13 +121,7 @@ def sandbox_smtp(
 ) -> tuple[str, int, str]:
     """(host, port, CA file) of the sandbox's Gmail SMTP server (STARTTLS, AUTH XOAUTH2): the
     file holds the self-signed certificate it presents, for GOOGLE_SMTP_CA_FILE."""
-    info = requests.get(f"{sandbox_url}/_sandbox/smtp", timeout=10)
-    info.raise_for_status()
-    pem = requests.get(f"{sandbox_url}/_sandbox/smtp/certificate", timeout=10)
-    pem.raise_for_status()
-    ca_file = tmp_path_factory.mktemp("smtp-ca") / "sandbox-smtp.pem"
-    ca_file.write_text(pem.text)
-    return info.json()["host"], info.json()["port"], str(ca_file)
+    return smtp_of(sandbox_url, tmp_path_factory.mktemp("smtp-ca"))
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from flask import g, redirect, url_for
 from flask_openapi3 import Info, OpenAPI
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from bss.broker import broker_kind, make_broker, send_google_event, send_job
+from bss.broker import broker_kind, make_broker, send_google_event, send_job, send_mail
 from bss.crypto import vault_from_settings
 from bss.settings import Settings, get_settings
 from web import api, bodies, dashboard, errors, google_events, layout, limits, ops, portal, security
@@ -45,6 +45,8 @@ def create_app(settings: Settings | None = None, *, test_config: dict[str, Any] 
     app.extensions["bss.send"] = send
     # A stored Google notification, to the workers of the events queue
     app.extensions["bss.send_event"] = lambda event_id: send_google_event(broker(), event_id)
+    # A queued e-mail (a test message), to the workers of the mail queue
+    app.extensions["bss.send_mail"] = lambda message_id: send_mail(broker(), message_id)
     app.register_api(api.bp)
     api.document_examples(app)
     app.register_blueprint(ops.bp)

@@ -67,11 +67,25 @@ NAV = (
         "Where Google differs from what billing ordered, and what Google told us changed",
     ),
     NavLink(
+        "nav-mail",
+        "Mail",
+        "dashboard_mail.mail",
+        ("dashboard_mail",),
+        "Notification mail sent to people, and every sender's status",
+    ),
+    NavLink(
         "nav-api-access",
         "API keys & webhook",
         "api_access.api_access_home",
         ("api_access",),
         "A distributor's access for its billing system",
+    ),
+    NavLink(
+        "nav-notifications",
+        "Notifications",
+        "notifications.notifications_home",
+        ("notifications",),
+        "Who is told what by e-mail, and the Google accounts that send it",
     ),
     NavLink(
         "nav-audit",
@@ -83,7 +97,13 @@ NAV = (
 )
 
 # Pages that show one distributor's things, by blueprint: the page the picker switches to.
-PER_DISTRIBUTOR = {"api_access": "api_access.show"}
+PER_DISTRIBUTOR = {
+    "api_access": "api_access.show",
+    "notifications": "notifications.show",
+    "dashboard_mail": "dashboard_mail.distributor_mail",
+}
+# Per-distributor pages that also show every distributor at once: the picker offers "All".
+ALL_DISTRIBUTORS = {"dashboard_mail.distributor_mail": "dashboard_mail.mail"}
 SHORT_ID = 8
 
 
@@ -100,9 +120,16 @@ def distributor_picker() -> dict[str, Any] | None:
     user = current_user()
     page = PER_DISTRIBUTOR.get(request.blueprint or "")
     current = (request.view_args or {}).get("distributor_id")
-    if user is None or not user.is_operator or page is None or current is None:
+    if user is None or not user.is_operator or page is None:
         return None
-    return {"page": page, "current": current, "distributors": visible_distributors(user)}
+    if current is None and page not in ALL_DISTRIBUTORS:
+        return None
+    return {
+        "page": page,
+        "current": current,
+        "distributors": visible_distributors(user),
+        "offers_all": page in ALL_DISTRIBUTORS,
+    }
 
 
 @bp.get("/distributor")
@@ -111,6 +138,8 @@ def pick_distributor():
     """Where the picker's form goes: the same page, for the distributor chosen."""
     page = request.args.get("page", "")
     chosen = request.args.get("distributor_id", "")
+    if page in ALL_DISTRIBUTORS and chosen == "":
+        return redirect(url_for(ALL_DISTRIBUTORS[page]))
     if page not in PER_DISTRIBUTOR.values() or not chosen.isdigit():
         abort(400, "Choose a distributor from the list.")
     return redirect(url_for(page, distributor_id=int(chosen)))

@@ -11,7 +11,7 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import text
 
 from bss import monitoring
-from bss.broker import JOBS_QUEUE, WEBHOOKS_QUEUE
+from bss.broker import JOBS_QUEUE, MAIL_QUEUE, WEBHOOKS_QUEUE
 from bss.errors import BrokerUnavailable
 from web.deps import db, settings
 from web.flow_metrics import FlowCollector
@@ -90,7 +90,9 @@ class _StateCollector:
         """Queue depths from the broker (Redis or RabbitMQ); none while it cannot be read.
         What a broker does not tell (RabbitMQ: in progress, the oldest's age) is left out."""
         try:
-            queues = monitoring.broker_queue_stats(settings(), [JOBS_QUEUE, WEBHOOKS_QUEUE])
+            queues = monitoring.broker_queue_stats(
+                settings(), [JOBS_QUEUE, WEBHOOKS_QUEUE, MAIL_QUEUE]
+            )
         except BrokerUnavailable:
             return
         depth = GaugeMetricFamily(

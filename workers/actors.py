@@ -13,11 +13,14 @@ from bss.broker import (
     DELIVER_WEBHOOK_ACTOR,
     EVENTS_QUEUE,
     JOBS_QUEUE,
+    MAIL_QUEUE,
     PROCESS_EVENT_ACTOR,
     RUN_JOB_ACTOR,
+    SEND_MAIL_ACTOR,
     WEBHOOKS_QUEUE,
     send_google_event,
     send_job,
+    send_mail,
     send_webhook,
 )
 from bss.crypto import vault_from_settings
@@ -25,7 +28,7 @@ from bss.events import EventProcessor
 from bss.gateway import pacer_factory, token_cache_from_settings
 from bss.instances import token_refresh_recorder
 from bss.jobs import JobRunner
-from bss.notify import deliver
+from bss.notify import deliver, deliver_mail
 from bss.settings import get_settings
 from workers.broker import broker  # sets the broker before the actors below are declared
 
@@ -104,3 +107,20 @@ def _event_processor() -> EventProcessor:
 def process_google_event(event_id: int) -> None:
     """Process one stored Google notification by id: mirror, drift, billing's webhooks."""
     _event_processor().process(event_id)
+
+
+@dramatiq.actor(
+    actor_name=SEND_MAIL_ACTOR,
+    queue_name=MAIL_QUEUE,
+    # bss schedules the next attempt itself (with backoff and jitter) and records each one.
+    max_retries=0,
+    # A few senders may be tried in turn, each a token refresh and an SMTP or HTTP exchange.
+    time_limit=int(max(120.0, get_settings().google_http_timeout * 12) * 1000),
+)
+def send_mail_message(message_id: str) -> None:
+    """Make one attempt at sending an e-mail by id."""
+    deliver_mail(
+        get_settings(),
+        message_id,
+        resend=lambda m, delay_ms: send_mail(broker, m, delay_ms=delay_ms),
+    )

@@ -3,6 +3,7 @@ distributors they belong to and their API keys, the scope a reader sees (one dis
 ALL for platform operators), and the audit log of what people did."""
 
 from bss.accounts import audit, google_signin
+from bss.accounts.names import name_problem, suggested_name
 from bss.accounts.tenancy import (
     ALL,
     create_api_key,
@@ -35,6 +36,7 @@ __all__ = [
     "end_session",
     "google_signin",
     "list_api_keys",
+    "name_problem",
     "normalize_email",
     "revoke_api_key",
     "revoke_api_keys",
@@ -44,5 +46,6 @@ __all__ = [
     "sign_in_with_google",
     "sign_in_with_password",
     "start_session",
+    "suggested_name",
     "user_by_email",
 ]

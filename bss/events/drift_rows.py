@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from bss.models import DesiredSubscription, Drift, DriftState, Instance, iso, saved_id, utcnow
+from bss.notify import drift_found
 
 
 def drift_dict(drift: Drift) -> dict[str, Any]:
@@ -73,6 +74,7 @@ def open_drift(
     """Open a drift row (or move the open one to Google's new value); the row, and whether
     billing is to hear of it (a new difference, or Google's value changed)."""
     news = row is None or row.actual != have
+    opened = row is None
     if row is None:
         row = Drift(
             distributor_id=instance.distributor_id,
@@ -89,4 +91,6 @@ def open_drift(
     row.event_id = event_id if news else row.event_id
     row.updated_at = utcnow()
     session.add(row)
+    if opened:  # counted in the distributor's drift digest, mailed once per window
+        drift_found(session, row)
     return row, news

@@ -24,7 +24,7 @@ from bss.errors import (
     TransientGoogleError,
 )
 from bss.events.apply import Applied, apply_subscription, busy_job, customer_state
-from bss.gateway import Gateway, TokenCache, fingerprint, instance_credentials
+from bss.gateway import Gateway, TokenCache, cached_credentials
 from bss.models import (
     CustomerMirror,
     EventState,
@@ -215,14 +215,9 @@ class EventProcessor:
                 return customer, subs
 
     def _gateway(self, instance: Instance) -> Gateway:
-        creds = instance_credentials(instance, vault=self.vault, settings=self.settings)
-        if self.token_cache is not None and instance.id is not None:
-            grant = fingerprint(
-                instance.mode,
-                instance.refresh_token_enc or instance.service_account_key_enc,
-                instance.delegated_admin,
-            )
-            creds = self.token_cache.wrap(creds, instance_id=instance.id, grant=grant)
+        creds = cached_credentials(
+            instance, vault=self.vault, settings=self.settings, cache=self.token_cache
+        )
         extra = {"pacer": self.pacer_factory(instance)} if self.pacer_factory else {}
         return self.gateway_factory(settings=self.settings, credentials=creds, **extra)
 

@@ -23,8 +23,9 @@ from sqlmodel import Session, col, select
 from bss.db import session_scope
 from bss.errors import BssError, GoogleAuthorizationError, GoogleError, NotFound
 from bss.events.apply import Applied, apply_subscription, customer_state
-from bss.events.calls import CallCounter, call_waiting_for_quota, instance_gateway
+from bss.events.calls import CallCounter, call_waiting_for_quota
 from bss.events.process import redis_locks
+from bss.gateway import instance_gateway
 from bss.instances import mark_needs_reauth
 from bss.models import (
     CustomerMirror,

@@ -18,8 +18,7 @@ from urllib.parse import urlsplit
 from sqlmodel import Session, col, select
 
 from bss.errors import BssError, ConfigurationError, GoogleError, ValidationFailed
-from bss.events.calls import instance_gateway
-from bss.gateway import PubSubClient
+from bss.gateway import PubSubClient, instance_gateway
 from bss.models import Distributor, Instance, InstanceStatus, utcnow
 from bss.settings import Settings
 

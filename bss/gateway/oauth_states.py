@@ -1,5 +1,6 @@
 """OAuth `state`: single-use, short-lived, bound to a browser (and for instances to a user and an
-instance), stored in the database with the PKCE code verifier so any web process can finish it."""
+instance, for a mailbox's consent to a user and the mail sender), stored in the database with the
+PKCE code verifier so any web process can finish it."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def save_state(
     redirect_uri: str,
     user_id: int | None = None,
     instance_id: int | None = None,
+    sender_id: int | None = None,
     client_id: str = "",
     nonce: str | None = None,
     display: str = "popup",
@@ -47,6 +49,7 @@ def save_state(
         purpose=purpose,
         user_id=user_id,
         instance_id=instance_id,
+        sender_id=sender_id,
         client_id=client_id,
         browser_hash=digest(browser_id),
         redirect_uri=redirect_uri,

@@ -31,6 +31,9 @@ KEY_PREFIX = "bss:token"
 # Long enough for one refresh round-trip at the token endpoint, with its socket timeout.
 LOCK_SECONDS = 60
 
+# Whose tokens: an instance's id, or another holder of a grant named as a string (a mail
+# sender's "sender:<id>"), so that their keys never meet.
+Owner = int | str
 # Told (instance id, naive-UTC expiry) after each refresh, so that whoever shows an instance's
 # health (kept by the instances wing, above this one) sees what the workers obtained.
 OnRefresh = Callable[[int, datetime | None], None]
@@ -57,10 +60,10 @@ class TokenCache:
         self.margin_seconds = margin_seconds
         self.on_refresh = on_refresh
 
-    def _key(self, instance_id: int, grant: str) -> str:
+    def _key(self, instance_id: Owner, grant: str) -> str:
         return f"{KEY_PREFIX}:{instance_id}:{grant}"
 
-    def get(self, instance_id: int, grant: str) -> tuple[str, datetime | None] | None:
+    def get(self, instance_id: Owner, grant: str) -> tuple[str, datetime | None] | None:
         """The cached (token, naive-UTC expiry) for this grant, if any."""
         raw = self.redis.get(self._key(instance_id, grant))
         if not raw:
@@ -73,7 +76,7 @@ class TokenCache:
         when = datetime.fromtimestamp(expiry, UTC).replace(tzinfo=None) if expiry else None
         return data["token"], when
 
-    def put(self, instance_id: int, grant: str, token: str, expiry: datetime | None) -> None:
+    def put(self, instance_id: Owner, grant: str, token: str, expiry: datetime | None) -> None:
         """Store a fresh token until shortly before it expires."""
         epoch = expiry.replace(tzinfo=UTC).timestamp() if expiry else None
         ttl = int((epoch - time.time()) - self.margin_seconds) if epoch else 600
@@ -82,20 +85,20 @@ class TokenCache:
         value = self.vault.encrypt(json.dumps({"token": token, "expiry": epoch}))
         self.redis.set(self._key(instance_id, grant), value, ex=ttl)
 
-    def refreshed(self, instance_id: int, expiry: datetime | None) -> None:
+    def refreshed(self, instance_id: Owner, expiry: datetime | None) -> None:
         """Tell `on_refresh` about a new token; its failure never fails the job that refreshed."""
-        if self.on_refresh is None:
+        if self.on_refresh is None or not isinstance(instance_id, int):
             return
         try:
             self.on_refresh(instance_id, expiry)
         except Exception:  # bookkeeping: the token itself is good
             log.warning("instance %s: the refresh was not recorded", instance_id, exc_info=True)
 
-    def drop(self, instance_id: int, grant: str) -> None:
+    def drop(self, instance_id: Owner, grant: str) -> None:
         """Forget the grant's token (it was refused)."""
         self.redis.delete(self._key(instance_id, grant))
 
-    def lock(self, instance_id: int, grant: str) -> Any:
+    def lock(self, instance_id: Owner, grant: str) -> Any:
         return self.redis.lock(
             f"{KEY_PREFIX}-lock:{instance_id}:{grant}",
             timeout=LOCK_SECONDS,
@@ -103,7 +106,7 @@ class TokenCache:
         )
 
     def wrap(
-        self, inner: ga_credentials.Credentials, *, instance_id: int, grant: str
+        self, inner: ga_credentials.Credentials, *, instance_id: Owner, grant: str
     ) -> CachedCredentials:
         """Credentials that take their token from this cache and refresh under its lock."""
         return CachedCredentials(inner, cache=self, instance_id=instance_id, grant=grant)
@@ -117,7 +120,7 @@ class CachedCredentials(ga_credentials.Credentials):
         inner: ga_credentials.Credentials,
         *,
         cache: TokenCache,
-        instance_id: int,
+        instance_id: Owner,
         grant: str,
     ) -> None:
         super().__init__()
@@ -127,6 +130,12 @@ class CachedCredentials(ga_credentials.Credentials):
         self._grant = grant
         # google-auth's background refresh thread would bypass the lock.
         self._use_non_blocking_refresh = False
+
+    def forget(self) -> None:
+        """Drop the token shared by every process, so that the next refresh asks Google (what a
+        user's "Refresh now" means: a revoked grant must not look alive until its token ends)."""
+        self._cache.drop(self._instance_id, self._grant)
+        self.token = None
 
     def _take_cached(self) -> bool:
         cached = self._cache.get(self._instance_id, self._grant)

@@ -5,9 +5,9 @@ health check (`doctor`) and the token refreshes the workers record. An instance 
 does not resume its jobs itself: that is the jobs wing's (`bss.jobs.resume_waiting_jobs`), called
 by whoever changed it, and by the sweep."""
 
+from bss.gateway import OAUTH_CALLBACK_PATH, callback_redirect_uri, redirect_uris
 from bss.instances.authenticate import (
     SCOPE_PURPOSES,
-    callback_redirect_uri,
     disconnect,
     finish_authentication,
     missing_scopes,
@@ -16,12 +16,10 @@ from bss.instances.authenticate import (
 from bss.instances.doctor import check_instance
 from bss.instances.fields import client_id_problem, name_problem, suggested_name
 from bss.instances.registry import (
-    OAUTH_CALLBACK_PATH,
     create_instance,
     find_instance,
     get_instance,
     mark_needs_reauth,
-    redirect_uris,
     set_enabled,
     store_oauth_grant,
     update_instance,

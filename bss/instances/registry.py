@@ -12,15 +12,7 @@ from bss.crypto import Vault
 from bss.errors import GoogleError, NotFound, ValidationFailed
 from bss.instances.fields import client_id_problem, name_problem
 from bss.models import Distributor, Instance, InstanceMode, InstanceStatus, saved_id, utcnow
-from bss.notify import record_event
-
-# The path distributors already register as the Authorized Redirect URI for this job.
-OAUTH_CALLBACK_PATH = "/Setup/SystemOptions/CloudAppsConfiguration.aspx/AuthenticateGoogleWorkspace"
-
-
-def redirect_uris(base_urls: Iterable[str]) -> list[str]:
-    """The Authorized Redirect URI for each public base URL the portal is reachable under."""
-    return [base.rstrip("/") + OAUTH_CALLBACK_PATH for base in base_urls]
+from bss.notify import instance_needs_reauth, instance_recovered, record_event
 
 
 def get_instance(session: Session, *, distributor_id: int | None, name: str) -> Instance:
@@ -131,6 +123,7 @@ def store_oauth_grant(
     instance.status = InstanceStatus.AUTHENTICATED
     instance.last_error = None
     session.add(instance)
+    instance_recovered(session, instance, new_grant=True)
 
 
 def _name_taken(
@@ -198,6 +191,7 @@ def mark_service_account_verified(
     instance.status = InstanceStatus.AUTHENTICATED
     instance.last_error = None
     session.add(instance)
+    instance_recovered(session, instance, new_grant=True)
 
 
 def set_enabled(session: Session, instance: Instance, *, enabled: bool) -> None:
@@ -218,6 +212,8 @@ def set_enabled(session: Session, instance: Instance, *, enabled: bool) -> None:
     else:
         works = bool(instance.refresh_token_enc)
     instance.status = InstanceStatus.AUTHENTICATED if works else InstanceStatus.NOT_AUTHENTICATED
+    if works:  # a dead grant shows again on its next call, and is told again
+        instance_recovered(session, instance, new_grant=False)
 
 
 def mark_needs_reauth(session: Session, instance_id: int | None, exc: GoogleError) -> str | None:
@@ -232,6 +228,8 @@ def mark_needs_reauth(session: Session, instance_id: int | None, exc: GoogleErro
     instance.last_error = f"{exc.reason}: {exc.message}"
     instance.updated_at = utcnow()
     session.add(instance)
+    # One alert mailed to the distributor's recipients, however many jobs find out.
+    instance_needs_reauth(session, instance, why=exc.message)
     delivery = record_event(
         session,
         distributor_id=instance.distributor_id,

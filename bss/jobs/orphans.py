@@ -23,7 +23,7 @@ from typing import Any
 import redis
 from dramatiq.brokers.redis import MAINTENANCE_SCALE, RedisBroker
 
-from bss.broker import JOBS_QUEUE, WEBHOOKS_QUEUE
+from bss.broker import EVENTS_QUEUE, JOBS_QUEUE, MAIL_QUEUE, WEBHOOKS_QUEUE
 from bss.monitoring import HEARTBEAT_TIMEOUT_S, WORKERS_INFO_KEY, WORKERS_SEEN_KEY
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,11 @@ log = logging.getLogger(__name__)
 NAMESPACE = "dramatiq"
 HEARTBEATS_KEY = f"{NAMESPACE}:__heartbeats__"
 # Every queue a worker takes messages from: each one and its delay queue.
-QUEUES = (JOBS_QUEUE, f"{JOBS_QUEUE}.DQ", WEBHOOKS_QUEUE, f"{WEBHOOKS_QUEUE}.DQ")
+QUEUES = tuple(
+    name
+    for queue in (JOBS_QUEUE, WEBHOOKS_QUEUE, EVENTS_QUEUE, MAIL_QUEUE)
+    for name in (queue, f"{queue}.DQ")
+)
 
 
 def _text(value: Any) -> str:

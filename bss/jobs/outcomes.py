@@ -19,6 +19,7 @@ from bss.jobs.fairness import release
 from bss.jobs.ordering import waiting_for
 from bss.jobs.store import settle_secrets
 from bss.models import Job, JobState, add_event, utcnow
+from bss.notify import job_failed
 from bss.operations import get_operation
 from bss.settings import Settings
 
@@ -135,6 +136,8 @@ class JobOutcomes:
                 else (f"Failed: {error['message']}" if error else str(state))
             )
             add_event(s, job_id, "state", message, state=state)
+            if state == JobState.FAILED:  # counted in the distributor's digest, not one mail each
+                job_failed(s, job)
             event = "job.succeeded" if state == JobState.SUCCEEDED else "job.failed"
             deliveries.append(job_event(s, self.settings, job, event))
             released = waiting_for(s, job_id)

@@ -20,7 +20,7 @@ from bss.errors import (
     TransientGoogleError,
     error_body,
 )
-from bss.gateway import CallRecord, Gateway, TokenCache, fingerprint, instance_credentials
+from bss.gateway import CallRecord, Gateway, TokenCache, cached_credentials
 from bss.jobs.accept import with_secrets
 from bss.jobs.leases import LeaseKeeper
 from bss.jobs.ordering import FINAL, blocker, wait_behind
@@ -213,15 +213,9 @@ class JobRunner(JobOutcomes):
             return "started"
 
     def _credentials(self, instance: Instance) -> Any:
-        creds = instance_credentials(instance, vault=self.vault, settings=self.settings)
-        if self.token_cache is None or instance.id is None:
-            return creds
-        grant = fingerprint(
-            instance.mode,
-            instance.refresh_token_enc or instance.service_account_key_enc,
-            instance.delegated_admin,
+        return cached_credentials(
+            instance, vault=self.vault, settings=self.settings, cache=self.token_cache
         )
-        return self.token_cache.wrap(creds, instance_id=instance.id, grant=grant)
 
     def _run_steps(self, job: Job, instance: Instance, worker: str) -> dict[str, Any]:
         op = get_operation(job.operation)

@@ -27,6 +27,7 @@ from bss.crypto import Vault
 from bss.db import session_scope
 from bss.errors import ValidationFailed
 from bss.models import DeliveryState, Distributor, WebhookDelivery, add_event, iso, utcnow
+from bss.notify.conditions import webhook_delivered, webhook_failed
 from bss.notify.destinations import (
     RefusedDestination,
     Resolver,
@@ -166,13 +167,20 @@ def record_event(
     return delivery
 
 
+def retry_delay(attempts: int, *, base: float, maximum: float) -> float:
+    """Exponential backoff with jitter: between half and all of base * 2^(attempts - 1), at most
+    `maximum` (webhook deliveries and e-mail alike)."""
+    cap = min(maximum, base * 2 ** max(attempts - 1, 0))
+    return random.uniform(cap / 2, cap)
+
+
 def backoff(settings: Settings, attempts: int) -> float:
     """Exponential backoff with jitter between webhook attempts."""
-    cap = min(
-        settings.webhook_retry_max_seconds,
-        settings.webhook_retry_base_seconds * 2 ** max(attempts - 1, 0),
+    return retry_delay(
+        attempts,
+        base=settings.webhook_retry_base_seconds,
+        maximum=settings.webhook_retry_max_seconds,
     )
-    return random.uniform(cap / 2, cap)
 
 
 def deliver(
@@ -302,6 +310,11 @@ def _record_attempt(
             delivery.enqueued_at = now
             message = f"Webhook {delivery.event} attempt failed, retry in {delay:.0f}s: {error}"
         s.add(delivery)
+        # Failing deliveries are an alert (mailed, reminded); the next one delivered closes it.
+        if delivery.state == DeliveryState.FAILED:
+            webhook_failed(s, delivery)
+        elif delivery.state == DeliveryState.DELIVERED:
+            webhook_delivered(s, delivery.distributor_id)
         if delivery.job_id:
             add_event(
                 s,

@@ -263,11 +263,20 @@ def worker(processes: int, threads: int) -> None:
 
 @main.command()
 def scheduler() -> None:
-    """Run the periodic sweep that re-sends jobs whose message was lost, and Google's
-    notifications' share: pulls, scheduled reconciliations, events a worker never took."""
-    from bss.broker import describe_broker, make_broker, send_google_event, send_job, send_webhook
+    """Run the periodic sweep that re-sends jobs whose message was lost, Google's
+    notifications' share (pulls, scheduled reconciliations, events a worker never took), and
+    e-mail's (alerts, reminders, digests, expiring tokens, mail a worker never took)."""
+    from bss.broker import (
+        describe_broker,
+        make_broker,
+        send_google_event,
+        send_job,
+        send_mail,
+        send_webhook,
+    )
     from bss.events import events_forever
     from bss.jobs import sweep_forever
+    from bss.notify import notify_forever
 
     _log_at(logging.INFO)
     settings = get_settings()
@@ -289,6 +298,14 @@ def scheduler() -> None:
         daemon=True,
     )
     events.start()
+    # E-mail in a thread of its own too: a slow database round never delays the other two.
+    mail = threading.Thread(
+        target=notify_forever,
+        args=(settings, lambda message_id: send_mail(broker, message_id), stop),
+        name="notify",
+        daemon=True,
+    )
+    mail.start()
     sweep_forever(
         settings,
         lambda job_id: send_job(broker, job_id),
@@ -296,6 +313,7 @@ def scheduler() -> None:
         send_webhook=lambda delivery_id: send_webhook(broker, delivery_id),
     )
     events.join(timeout=30)
+    mail.join(timeout=30)
 
 
 @main.command()

@@ -38,6 +38,7 @@ from bss.models import ApiKey, Distributor, InstanceStatus, UserRole, saved_id
 from bss.settings import Settings
 from bss.tools.demo_env import DEMO_ENV_FILE, write_demo_env
 from bss.tools.demo_events import platform_key, register_demo_instance
+from bss.tools.demo_mail import seed_demo_mail
 from bss.tools.processes import Supervisor, port_in_use, wait_http
 
 DEMO_SLUG = "demo"
@@ -194,6 +195,9 @@ def seed(settings: Settings, sandbox: str) -> DemoInfo:
         )
         operator_password = _portal_user(
             s, email=DEMO_OPERATOR, role=UserRole.OPERATOR, name="Demo Operator", distributor=None
+        )
+        seed_demo_mail(
+            s, vault, distributor_id=saved_id(distributor), instance_id=saved_id(instance)
         )
     base = settings.base_urls[0]
     return DemoInfo(

@@ -36,6 +36,18 @@ KINDS = {
     "dashboard_drift.drift_live": "page",
     # Accept / Restore: as a job's buttons (another distributor's drift looks missing)
     "dashboard_drift.resolve": "job_action",
+    "dashboard_mail.mail": "page",
+    "dashboard_mail.mail_live": "page",
+    "dashboard_mail.distributor_mail": "distributor_page",
+    # The platform's own senders and recipients: operators only
+    "dashboard_mail.add_recipient": "platform_action",
+    "dashboard_mail.remove_recipient": "platform_action",
+    "dashboard_mail.add_sender": "platform_action",
+    "dashboard_mail.authenticate": "platform_action",
+    "dashboard_mail.make_default": "platform_action",
+    "dashboard_mail.refresh": "platform_action",
+    "dashboard_mail.send_test": "platform_action",
+    "dashboard_mail.remove_sender": "platform_action",
 }
 
 # (kind, role) -> HTTP status. Distributor A owns the job and instance every route names.
@@ -59,16 +71,36 @@ EXPECTED = {
         "viewer_b": 403,
     },
     "bulk_run": {"operator": 302, "admin_a": 302, "admin_b": 404, "viewer": 403, "viewer_b": 403},
+    # A page of distributor A's
+    "distributor_page": {
+        "operator": 200,
+        "admin_a": 200,
+        "admin_b": 404,
+        "viewer": 200,
+        "viewer_b": 404,
+    },
+    # What only operators change: the platform's (a distributor's admin cannot tell it exists)
+    "platform_action": {
+        "operator": 302,
+        "admin_a": 404,
+        "admin_b": 404,
+        "viewer": 403,
+        "viewer_b": 403,
+    },
 }
 
 
 def dashboard_routes(dashboard_app) -> list[tuple[str, str, str]]:
-    """Every (method, rule, endpoint) under /dashboard."""
+    """Every (method, rule, endpoint) under /dashboard; removals last, since they delete what
+    the other routes name."""
     return sorted(
-        (method, rule.rule, rule.endpoint)
-        for rule in dashboard_app.url_map.iter_rules()
-        if rule.rule.startswith("/dashboard")
-        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+        (
+            (method, rule.rule, rule.endpoint)
+            for rule in dashboard_app.url_map.iter_rules()
+            if rule.rule.startswith("/dashboard")
+            for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+        ),
+        key=lambda r: (r[1].endswith("/remove"), r),
     )
 
 
@@ -105,7 +137,13 @@ def test_each_role_on_every_route(dashboard_app, world, database_url, role):
     a = world.a
     for method, rule, endpoint in dashboard_routes(dashboard_app):
         kind = KINDS[endpoint]
-        path = rule.replace("<job_id>", a.failed_job).replace("<drift_id>", a.drift)
+        path = (
+            rule.replace("<job_id>", a.failed_job)
+            .replace("<drift_id>", a.drift)
+            .replace("<int:distributor_id>", str(a.distributor_id))
+            .replace("<int:sender_id>", str(world.platform_sender))
+            .replace("<int:recipient_id>", str(world.platform_recipient))
+        )
         query = {}
         if kind in ("bulk_confirm", "bulk_run"):
             query = {"action": "retry", "instance": str(a.instance_id)}

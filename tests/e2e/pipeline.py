@@ -14,7 +14,7 @@ from typing import Any
 import redis
 import requests
 
-from bss.broker import JOBS_QUEUE, WEBHOOKS_QUEUE, make_broker
+from bss.broker import EVENTS_QUEUE, JOBS_QUEUE, MAIL_QUEUE, WEBHOOKS_QUEUE, make_broker
 from bss.settings import Settings
 from bss.tools import Supervisor
 
@@ -51,7 +51,7 @@ def purge_queues(settings: Settings) -> None:
     """Drop every message waiting in the broker's queues (ready, delayed and dead)."""
     broker = make_broker(settings)
     try:
-        for queue in (JOBS_QUEUE, WEBHOOKS_QUEUE):
+        for queue in (JOBS_QUEUE, WEBHOOKS_QUEUE, EVENTS_QUEUE, MAIL_QUEUE):
             broker.flush(queue)
     finally:
         broker.close()

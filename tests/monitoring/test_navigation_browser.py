@@ -43,6 +43,8 @@ def pages_of(world: World) -> dict[str, str]:
         "portal-instances": "/portal/instances",
         "portal-instance": f"/portal/instances/{world.a.instance_id}",
         "api-access": f"/portal/distributors/{world.a.distributor_id}/api-access",
+        "mail": "/dashboard/mail",
+        "notifications": f"/portal/distributors/{world.a.distributor_id}/notifications",
     }
 
 
@@ -76,7 +78,9 @@ def test_the_portal_and_the_dashboard_share_one_header(browser, web, world: Worl
         "Instances",
         "Instance health",
         "Drift & events",
+        "Mail",
         "API keys & webhook",
+        "Notifications",
         "Audit log",
     ]
     # And each instance page says what the other one is for

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.sandbox_smtp import smtp_of
+
 from .helpers import Sandbox, World, customer_body
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,6 +69,16 @@ def sandbox_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc = start_sandbox(port, log, "--quiet", "--smtp-port", str(smtp_port))
     yield f"http://127.0.0.1:{port}"
     stop_sandbox(proc)
+
+
+@pytest.fixture(scope="session")
+def sandbox_smtp(
+    sandbox_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, int, str]:
+    """This directory's sandbox's SMTP server. The root conftest's fixture of the same name
+    would do, but a session fixture is made once: made first for the root's sandbox, it would
+    point the SMTP tests here at another sandbox than the one their tokens come from."""
+    return smtp_of(sandbox_url, tmp_path_factory.mktemp("smtp-ca"))
 
 
 @pytest.fixture

@@ -13,7 +13,18 @@ import pytest
 
 from bss.accounts import create_distributor
 from bss.db import session_scope
-from bss.models import Drift, Instance, InstanceStatus, JobState, User, utcnow
+from bss.models import (
+    Drift,
+    Instance,
+    InstanceStatus,
+    JobState,
+    MailSender,
+    NotificationRecipient,
+    NotifyTopic,
+    SenderMode,
+    User,
+    utcnow,
+)
 from bss.settings import Settings
 from tests.support.dashboard_data import add_job, make_user
 from tests.support.portal import Account, Portal
@@ -38,6 +49,30 @@ class World:
     a: Side
     b: Side
     users: dict[str, Account] = field(default_factory=dict)
+    # The platform's own mail sender and recipient (operators manage them on Mail)
+    platform_sender: int = 0
+    platform_recipient: int = 0
+
+
+def make_platform_mail(database_url: str) -> tuple[int, int]:
+    """A platform sender (a service account without its key yet) and a platform recipient."""
+    tag = uuid.uuid4().hex[:8]
+    with session_scope(database_url) as s:
+        sender = MailSender(
+            distributor_id=None,
+            name=f"platform-{tag}",
+            mode=SenderMode.SERVICE_ACCOUNT,
+            from_address=f"alerts-{tag}@platform.example",
+        )
+        recipient = NotificationRecipient(
+            distributor_id=None,
+            address=f"ops-{tag}@platform.example",
+            topics=[NotifyTopic.INSTANCE_NEEDS_REAUTH],
+        )
+        s.add(sender)
+        s.add(recipient)
+        s.flush()
+        return sender.id, recipient.id  # type: ignore[return-value]
 
 
 def make_side(database_url: str, label: str) -> Side:
@@ -94,7 +129,7 @@ def world(database_url: str) -> World:
         "viewer": make_user(database_url, "viewer"),
         "viewer_b": make_user(database_url, "viewer", b.distributor_id),
     }
-    return World(a, b, users)
+    return World(a, b, users, *make_platform_mail(database_url))
 
 
 @pytest.fixture
@@ -118,10 +153,17 @@ def sent() -> list[str]:
 
 
 @pytest.fixture
-def dashboard_app(dashboard_settings: Settings, sent: list[str]) -> Any:
-    """The web app in-process, its broker replaced by a list of the job ids sent."""
+def mailed() -> list[str]:
+    """Mail message ids the app sent to the broker (no mail worker here)."""
+    return []
+
+
+@pytest.fixture
+def dashboard_app(dashboard_settings: Settings, sent: list[str], mailed: list[str]) -> Any:
+    """The web app in-process, its broker replaced by lists of the job and mail ids sent."""
     app = create_app(dashboard_settings)
     app.extensions["bss.send"] = sent.append
+    app.extensions["bss.send_mail"] = mailed.append
     return app
 
 

@@ -1,5 +1,5 @@
 """The operator dashboard under /dashboard: overview, jobs, job detail, instances, Google events
-and drift, audit log.
+and drift, mail, audit log.
 
 Each page has a fragment endpoint (`.../live`) that the page polls to refresh itself, behind the
 same sign-in and the same scope as the page.
@@ -17,6 +17,7 @@ from web.dashboard import (
     instances,
     job_detail,
     jobs,
+    mail,
     old_links,
     overview,
 )
@@ -24,7 +25,7 @@ from web.dashboard.access import can_act, scope_of
 from web.dashboard.common import REFRESH_SECONDS
 from web.portal.access import current_user
 
-BLUEPRINTS = (overview, jobs, job_detail, instances, events, drift, audit, old_links)
+BLUEPRINTS = (overview, jobs, job_detail, instances, events, drift, mail, audit, old_links)
 # What a viewer may still post: signing in and out.
 VIEWER_POSTS = {"auth.sign_in", "auth.sign_in_google", "auth.sign_out"}
 

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from bss import monitoring
 from bss.accounts import ALL
-from bss.broker import JOBS_QUEUE, WEBHOOKS_QUEUE
+from bss.broker import JOBS_QUEUE, MAIL_QUEUE, WEBHOOKS_QUEUE
 from bss.errors import BrokerUnavailable
 from bss.gateway import project_of, quota_usage
 from bss.models import Distributor, Instance, InstanceStatus
@@ -36,7 +36,7 @@ def _broker(visible: int | None) -> dict[str, Any]:
     Redis, or why they could not be read (the failure's kind: no host or URL on the page)."""
     error = None
     try:
-        queues = monitoring.broker_queue_stats(settings(), [JOBS_QUEUE, WEBHOOKS_QUEUE])
+        queues = monitoring.broker_queue_stats(settings(), [JOBS_QUEUE, WEBHOOKS_QUEUE, MAIL_QUEUE])
     except BrokerUnavailable as exc:
         queues, error = [], exc.details
     try:

@@ -1,4 +1,5 @@
-"""The distributor portal: sign-in, instances, and the Authenticate Instance flow."""
+"""The distributor portal: sign-in, instances, and the Authenticate Instance flow, API keys and
+webhook, notifications by e-mail."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ from flask import Blueprint, Flask, redirect, url_for
 from flask_wtf.csrf import CSRFProtect
 
 from bss.accounts import session_secret
-from web.portal import api_access, auth, callback, instance_actions, instance_events, instances
+from web.portal import (
+    api_access,
+    auth,
+    callback,
+    instance_actions,
+    instance_events,
+    instances,
+    notification_actions,  # noqa: F401 - routes the Notifications forms
+    notifications,
+)
 from web.portal.access import current_user
 
 csrf = CSRFProtect()
@@ -35,7 +45,15 @@ def init_app(app: Flask, *, csrf_exempt: Iterable[Blueprint] = ()) -> None:
     csrf.init_app(app)
     for bp in csrf_exempt:  # APIs authenticated by a bearer key, not by the cookie
         csrf.exempt(bp)
-    for module in (auth, instances, instance_actions, instance_events, callback, api_access):
+    for module in (
+        auth,
+        instances,
+        instance_actions,
+        instance_events,
+        callback,
+        api_access,
+        notifications,  # with its forms' routes (web.portal.notification_actions)
+    ):
         app.register_blueprint(module.bp)
     app.context_processor(lambda: {"current_user": current_user()})
     # Pages link the SVG icon; browsers (and tabs on a JSON answer) still ask for this path.

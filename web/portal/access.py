@@ -61,15 +61,16 @@ def browser_id() -> str:
     return str(session[BROWSER_KEY])
 
 
-def remember_flow(state_hash: str, instance_id: int) -> None:
-    """Note that this browser started an authorization for `instance_id`."""
-    flows = dict(session.get(FLOWS_KEY) or {})
-    flows[state_hash] = instance_id
-    session[FLOWS_KEY] = dict(list(flows.items())[-MAX_FLOWS:])
+def remember_flow(state_hash: str, target_id: int, *, key: str = FLOWS_KEY) -> None:
+    """Note that this browser started an authorization for `target_id` (an instance, or under
+    another `key` a mail sender)."""
+    flows = dict(session.get(key) or {})
+    flows[state_hash] = target_id
+    session[key] = dict(list(flows.items())[-MAX_FLOWS:])
 
 
-def started_flows() -> dict[str, int]:
-    return dict(session.get(FLOWS_KEY) or {})
+def started_flows(*, key: str = FLOWS_KEY) -> dict[str, int]:
+    return dict(session.get(key) or {})
 
 
 def visible_distributors(user: User) -> list[Distributor]:

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import EmailField, HiddenField, PasswordField, RadioField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    StringField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional
 
-from bss.models import InstanceMode
+from bss.models import InstanceMode, SenderMode
+from bss.notify import MODE_LABELS
 
 MODES = [
     SelectChoice(
@@ -55,3 +64,29 @@ class WebhookForm(FlaskForm):
     url = StringField("Webhook URL", validators=[Optional(), Length(max=2000)])
     # Write-only; empty means "generate one for me" (shown once).
     secret = PasswordField("Signing secret", validators=[Optional(), Length(max=200)])
+
+
+class RecipientForm(FlaskForm):
+    address = StringField("E-mail address", validators=[Optional(), Length(max=320)])
+    all_admins = BooleanField("All admins")
+
+
+class SenderForm(FlaskForm):
+    """A new sender; which fields matter depends on the mode (the page shows only those)."""
+
+    name = StringField("Name", validators=[Optional(), Length(max=100)])
+    mode = RadioField(
+        "Sends through",
+        choices=[SelectChoice(m.value, MODE_LABELS[m]) for m in SenderMode],
+        default=SenderMode.SMTP_XOAUTH2.value,
+        validate_choice=False,  # the core names a mode it does not know
+    )
+    instance_id = SelectField(
+        "Instance", coerce=int, validators=[Optional()], validate_choice=False
+    )
+    from_address = StringField("From address", validators=[Optional(), Length(max=320)])
+    key_file = FileField("Service-account JSON key")
+
+
+class TestMessageForm(FlaskForm):
+    to = StringField("To", validators=[Optional(), Length(max=320)])

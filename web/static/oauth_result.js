@@ -6,6 +6,7 @@
   // The opener may be gone (Google's pages can sever it): BroadcastChannel reaches every
   // portal tab of this origin anyway.
   try { if (window.opener && !window.opener.closed) window.opener.postMessage(result, window.location.origin); } catch (e) {}
-  try { var ch = new BroadcastChannel("bss-instance-auth"); ch.postMessage(result); ch.close(); } catch (e) {}
+  // (one channel per kind of consent: an instance's, a mail sender's mailbox's)
+  try { var ch = new BroadcastChannel(result.type || "bss-instance-auth"); ch.postMessage(result); ch.close(); } catch (e) {}
   setTimeout(function () { window.close(); }, 400);
 })();
