@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from bss.jobs.schemas import JobPublic
-from bss.models import Instance, Job
+from bss.models import Distributor, Instance, Job
 from bss.notify import record_event
 from bss.settings import Settings
 
@@ -17,7 +17,11 @@ def job_url(settings: Settings, job_id: str) -> str:
 
 
 def job_event(session: Session, settings: Settings, job: Job, event: str) -> str | None:
-    """Record a job event for the distributor's webhook; its delivery id, to send after commit."""
+    """Record a job event for the distributor's webhook; its delivery id, to send after commit
+    (None when the distributor has no webhook: then the payload is not even built)."""
+    distributor = session.get(Distributor, job.distributor_id)
+    if distributor is None or not distributor.webhook_url:
+        return None
     instance = session.get(Instance, job.instance_id)
     public = JobPublic.of(
         job, instance_name=instance.name if instance else "", url=job_url(settings, job.id)

@@ -112,21 +112,47 @@ def admit(session: Session, settings: Settings, job: Job, send: Send) -> bool:
     return job.id in sent or job.id not in claimed
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """Held jobs claimed for sending, in their turn's order; sent after the claim commits."""
+
+    ids: list[str]
+    at: datetime
+
+
+def claim_turns(
+    session: Session, settings: Settings, distributor_id: int, *, note: str | None = None
+) -> Claimed:
+    """Claim the distributor's held jobs that fit in its share now (oldest first, in turn
+    across its instances), in the caller's transaction; `note` goes on each one's timeline.
+    Send them with `send_claimed` once that transaction has committed."""
+    terms = terms_of(session, settings, distributor_id)
+    turns, _busy = _next_turns(session, distributor_id, terms)
+    claimed_at = utcnow()
+    claimed = _claim(session, turns, claimed_at)
+    if note:
+        for job_id in claimed:
+            add_event(session, job_id, "sweep", note, state=JobState.QUEUED)
+    return Claimed(claimed, claimed_at)
+
+
+def send_claimed(settings: Settings, claimed: Claimed, send: Send) -> list[str]:
+    """Send what `claim_turns` claimed (committed); those the broker did not take go back to
+    held for the sweep. The ids sent."""
+    if not claimed.ids:
+        return []
+    with session_scope(settings.database_url) as s:
+        return _send(s, claimed.ids, claimed.at, send)
+
+
 def release(
     settings: Settings, distributor_id: int, send: Send, *, note: str | None = None
 ) -> list[str]:
     """Send the distributor's held jobs that fit in its share now (oldest first, in turn across
     its instances); their ids. `note` goes on the timeline of each one sent."""
     with session_scope(settings.database_url) as s:
-        terms = terms_of(s, settings, distributor_id)
-        turns, _busy = _next_turns(s, distributor_id, terms)
-        claimed_at = utcnow()
-        claimed = _claim(s, turns, claimed_at)
-        if note:
-            for job_id in claimed:
-                add_event(s, job_id, "sweep", note, state=JobState.QUEUED)
-        s.commit()
-        return _send(s, claimed, claimed_at, send)
+        claimed = claim_turns(s, settings, distributor_id, note=note)
+    return send_claimed(settings, claimed, send)
 
 
 def distributors_with_held_jobs(settings: Settings) -> list[int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from bss.db import session_scope
 from bss.errors import GoogleError, QuotaWait, error_body
 from bss.instances import mark_needs_reauth
 from bss.jobs.announce import job_event
-from bss.jobs.fairness import release
+from bss.jobs.fairness import Claimed, claim_turns, send_claimed
 from bss.jobs.ordering import waiting_for
 from bss.jobs.store import settle_secrets
 from bss.models import Job, JobState, add_event, utcnow
@@ -41,17 +42,34 @@ class JobOutcomes:
     settings: Settings
     resend: Resend
     notify: Notify
+    # `pending`: the timeline lines (kind, message, data) of the attempt this thread runs that
+    # are not written yet: Google calls and notes wait for the next checkpoint or the outcome,
+    # so that a step's lines take one transaction, not one each.
+    _timeline: threading.local
 
     def _session(self) -> Any:
         return session_scope(self.settings.database_url)
 
-    def _freed(self, distributor_id: int) -> None:
-        """One of the distributor's jobs left the workers (ended or waits): its fair share has
-        room for another (bss.jobs.fairness)."""
+    def _write_pending(self, s: Session, job_id: str) -> None:
+        """Write the attempt's timeline lines kept so far, in the caller's transaction."""
+        pending = getattr(self._timeline, "pending", None)
+        while pending:
+            kind, message, data = pending.pop(0)
+            add_event(s, job_id, kind, message, **data)
+
+    def _claim_freed(self, s: Session, distributor_id: int) -> Claimed:
+        """One of the distributor's jobs leaves the workers (ends or waits): its fair share has
+        room for another (bss.jobs.fairness), claimed in the same transaction."""
+        return claim_turns(s, self.settings, distributor_id)
+
+    def _send_freed(self, claimed: Claimed | None) -> None:
+        """Send the jobs `_claim_freed` claimed, once its transaction committed."""
+        if claimed is None:
+            return
         try:
-            release(self.settings, distributor_id, lambda job_id: self.resend(job_id, 0))
-        except Exception:  # the job's outcome is saved; the sweep releases what this did not
-            log.exception("could not release held jobs of distributor %s", distributor_id)
+            send_claimed(self.settings, claimed, lambda job_id: self.resend(job_id, 0))
+        except Exception:  # they stay claimed but unsent: the sweep sends them
+            log.exception("could not send released jobs %s", claimed.ids)
 
     def _wait_for_quota(self, job_id: str, worker: str, exc: QuotaWait) -> str | None:
         """The instance's quota is spent for now: resume later, no attempt spent."""
@@ -83,11 +101,11 @@ class JobOutcomes:
             job.next_attempt_at = now + timedelta(seconds=delay) if delay else None
             job.updated_at = job.enqueued_at = now
             s.add(job)
+            self._write_pending(s, job_id)
             add_event(s, job_id, "state", why, state=state, set_aside=True, **data)
-            distributor_id = job.distributor_id
+            freed = self._claim_freed(s, job.distributor_id) if state != JobState.QUEUED else None
         self.resend(job_id, int(delay * 1000))
-        if state != JobState.QUEUED:
-            self._freed(distributor_id)
+        self._send_freed(freed)
         return state
 
     def _owned(self, s: Session, job_id: str, worker: str) -> Job | None:
@@ -135,17 +153,18 @@ class JobOutcomes:
                 if state == JobState.SUCCEEDED
                 else (f"Failed: {error['message']}" if error else str(state))
             )
+            self._write_pending(s, job_id)
             add_event(s, job_id, "state", message, state=state)
             if state == JobState.FAILED:  # counted in the distributor's digest, not one mail each
                 job_failed(s, job)
             event = "job.succeeded" if state == JobState.SUCCEEDED else "job.failed"
             deliveries.append(job_event(s, self.settings, job, event))
             released = waiting_for(s, job_id)
-            distributor_id = job.distributor_id
+            freed = self._claim_freed(s, job.distributor_id)
         self._send(deliveries)
         for next_id in released:  # the jobs behind this one look again
             self.resend(next_id, 0)
-        self._freed(distributor_id)
+        self._send_freed(freed)
         return state
 
     def _send(self, deliveries: list[str | None]) -> None:
@@ -159,6 +178,7 @@ class JobOutcomes:
             if job is None:
                 return None
             error = error_body(exc)
+            self._write_pending(s, job_id)
             if job.attempts >= self.settings.job_max_attempts:
                 error["message"] = f"Gave up after {job.attempts} attempts: {error['message']}"
                 final = True
@@ -179,11 +199,11 @@ class JobOutcomes:
                     state=JobState.RETRYING,
                     delay_seconds=round(delay, 1),
                 )
-            distributor_id = job.distributor_id
+                freed = self._claim_freed(s, job.distributor_id)
         if final:
             return self._finish(job_id, worker, JobState.FAILED, error=error)
         self.resend(job_id, int(delay * 1000))
-        self._freed(distributor_id)
+        self._send_freed(freed)
         return JobState.RETRYING
 
     def backoff(self, attempts: int, retry_after: float | None) -> float:
@@ -217,6 +237,7 @@ class JobOutcomes:
                 "hint": hint,
             }
             s.add(job)
+            self._write_pending(s, job_id)
             add_event(
                 s,
                 job_id,
@@ -225,9 +246,9 @@ class JobOutcomes:
                 state=JobState.WAITING_REAUTH,
             )
             deliveries.append(job_event(s, self.settings, job, "job.waiting_reauth"))
-            distributor_id = job.distributor_id
+            freed = self._claim_freed(s, job.distributor_id)
         self._send(deliveries)
-        self._freed(distributor_id)
+        self._send_freed(freed)
         return JobState.WAITING_REAUTH
 
     def _mark_needs_reauth(self, instance_id: int | None, exc: GoogleError) -> None:

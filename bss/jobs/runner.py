@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -87,37 +88,29 @@ class JobRunner(JobOutcomes):
         self.token_cache = token_cache
         self.gateway_factory = gateway_factory
         self.pacer_factory = pacer_factory
+        # The timeline lines of the attempt this thread runs, not yet written (see
+        # JobOutcomes._write_pending)
+        self._timeline = threading.local()
 
     def run(self, job_id: str, *, worker: str) -> str | None:
         """Run job `job_id` if it is due, not leased and not behind another job on the same
         customer (then it waits: see bss.jobs.ordering); returns the state it ends in."""
         if self._behind_another(job_id):
             return JobState.WAITING
-        how = self._lease(job_id, worker)
-        if how is None:
+        leased = self._lease(job_id, worker)
+        if leased is None:
             log.info("job %s not runnable now (final, leased elsewhere, or not due)", job_id)
             return None
         self.leases.hold(job_id, worker)  # renewed while this process lives
+        self._timeline.pending = []
         try:
-            return self._run_leased(job_id, worker, resumed=how == "resumed")
+            return self._run_leased(*leased, worker)
         finally:
             self.leases.release(job_id)
+            self._timeline.pending = []
 
-    def _run_leased(self, job_id: str, worker: str, *, resumed: bool) -> str | None:
-        with self._session() as s:
-            job = s.get(Job, job_id)
-            instance = s.get(Instance, job.instance_id) if job else None
-            assert job is not None and instance is not None
-            # A job set aside (paused after a slice, or waiting for quota) goes on with the
-            # same attempt: a "resume" line, not a new attempt, on its timeline.
-            add_event(
-                s,
-                job.id,
-                "resume" if resumed else "state",
-                f"Attempt {job.attempts} {'resumed' if resumed else 'started'} by {worker}",
-                state=JobState.RUNNING,
-                attempt=job.attempts,
-            )
+    def _run_leased(self, job: Job, instance: Instance, worker: str) -> str | None:
+        job_id = job.id
         if instance.status == InstanceStatus.DISABLED:
             return self._park(
                 job_id,
@@ -171,9 +164,10 @@ class JobRunner(JobOutcomes):
                 self.resend(job_id, 0)
         return True
 
-    def _lease(self, job_id: str, worker: str) -> str | None:
-        """Take the job: "started" (a new attempt), "resumed" (the attempt it was set aside
-        in goes on), or None when it is not ours to run now."""
+    def _lease(self, job_id: str, worker: str) -> tuple[Job, Instance] | None:
+        """Take the job (a new attempt, or the attempt it was set aside in goes on) and say so
+        on its timeline, in one transaction; the job and its instance, or None when it is not
+        ours to run now."""
         now = utcnow()
         lease_until = now + timedelta(seconds=self.settings.job_lease_seconds)
         with self._session() as s:
@@ -203,14 +197,27 @@ class JobRunner(JobOutcomes):
             )
             if not taken.rowcount:
                 return None
-            if _set_aside_last(s, job_id):
-                return "resumed"
-            s.execute(
-                update(Job)
-                .where(col(Job.id) == job_id)
-                .values(attempts=Job.attempts + 1, started_at=now)
+            # A job set aside (paused after a slice, or waiting for quota) goes on with the
+            # same attempt: a "resume" line, not a new attempt, on its timeline.
+            resumed = _set_aside_last(s, job_id)
+            if not resumed:
+                s.execute(
+                    update(Job)
+                    .where(col(Job.id) == job_id)
+                    .values(attempts=Job.attempts + 1, started_at=now)
+                )
+            job = s.get(Job, job_id)
+            instance = s.get(Instance, job.instance_id) if job else None
+            assert job is not None and instance is not None
+            add_event(
+                s,
+                job.id,
+                "resume" if resumed else "state",
+                f"Attempt {job.attempts} {'resumed' if resumed else 'started'} by {worker}",
+                state=JobState.RUNNING,
+                attempt=job.attempts,
             )
-            return "started"
+            return job, instance
 
     def _credentials(self, instance: Instance) -> Any:
         return cached_credentials(
@@ -225,27 +232,33 @@ class JobRunner(JobOutcomes):
             job_id=job.id,
             instance_id=saved_id(instance),
         )
-        secrets = {k: v for k, v in store.secrets().items() if k in op.secret_fields}
+        secrets = (
+            {k: v for k, v in store.secrets().items() if k in op.secret_fields}
+            if op.secret_fields
+            else {}
+        )
         params = op.validate(with_secrets(job.params, secrets, op.secret_fields))
         checkpoint = dict(job.checkpoint or {})
 
+        pending = self._timeline.pending
+
         def record(call: CallRecord) -> None:
-            with self._session() as s:
-                add_event(
-                    s,
-                    job.id,
+            pending.append(
+                (
                     "google_call",
                     call.method,
-                    method=call.method,
-                    status=call.status,
-                    reason=call.reason,
-                    duration_ms=call.duration_ms,
-                    attempt=call.attempt,
+                    {
+                        "method": call.method,
+                        "status": call.status,
+                        "reason": call.reason,
+                        "duration_ms": call.duration_ms,
+                        "attempt": call.attempt,
+                    },
                 )
+            )
 
         def note(message: str) -> None:
-            with self._session() as s:
-                add_event(s, job.id, "note", message)
+            pending.append(("note", message, {}))
 
         started = time.monotonic()
 
@@ -311,6 +324,7 @@ class JobRunner(JobOutcomes):
             )
             if not saved.rowcount:
                 raise LeaseLost(job_id)
+            self._write_pending(s, job_id)
             if step is None:
                 return
             add_event(
