@@ -9,8 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session, create_engine
+
+# How often the scheduler refreshes the planner's statistics, and how long a pooled SQLite
+# connection lives (it reads them when it opens).
+STATISTICS_INTERVAL_S = 3600
+# A table's statistics are taken again when its size moved by more than this factor since.
+STATISTICS_DRIFT = 1.25
+# Below this many rows a table keeps the planner's defaults.
+STATISTICS_MIN_ROWS = 1000
 
 
 @functools.cache
@@ -18,9 +26,14 @@ def get_engine(database_url: str) -> Engine:
     """One engine per database URL per process."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
+        options: dict[str, Any] = {}
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(database_url, connect_args={"timeout": 30})
+            # Recycled hourly: a SQLite connection reads the planner's statistics once, when
+            # it opens, so a new connection is how a process learns what refresh_statistics
+            # found (an in-memory database would be lost with its connection).
+            options["pool_recycle"] = STATISTICS_INTERVAL_S
+        engine = create_engine(database_url, connect_args={"timeout": 30}, **options)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -32,7 +45,72 @@ def get_engine(database_url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # No JIT: it compiles a query the planner thinks costly (a bulk action's batch, /metrics)
+    # in 50-100 ms, where running it takes a few; an OLTP workload never earns that back.
+    return create_engine(
+        database_url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        connect_args={"options": "-c jit=off"},
+    )
+
+
+def refresh_statistics(database_url: str) -> list[str]:
+    """Bring the query planner's statistics up to date where a table has grown or shrunk since
+    they were taken (run after migrations and hourly by the scheduler); what was analyzed."""
+    engine = get_engine(database_url)
+    with engine.connect() as conn:
+        # Each ANALYZE its own transaction: SQLite holds the write lock only while it runs.
+        auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+        if engine.dialect.name == "sqlite":
+            return _refresh_sqlite(auto)
+        if engine.dialect.name == "postgresql":
+            return _refresh_postgresql(auto)
+    return []
+
+
+def _refresh_sqlite(conn: Connection) -> list[str]:
+    # One index at a time (a fraction of a second each at a million rows, not all of them at
+    # once with writers waiting), and only those whose statistics are missing or stale. PRAGMA
+    # optimize would not do: before SQLite 3.46 it looks only at tables its own connection
+    # queried, and the scheduler's connection queries none of the listings.
+    known: dict[str, str] = {}
+    if conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first():
+        rows = conn.exec_driver_sql("SELECT idx, stat FROM sqlite_stat1 WHERE idx IS NOT NULL")
+        known = {idx: stat for idx, stat in rows}
+    analyzed = []
+    tables = conn.exec_driver_sql(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    ).scalars()
+    for table in list(tables):
+        counted_now = conn.exec_driver_sql(f'SELECT count(*) FROM "{table}"')  # noqa: S608 - our names
+        count = int(counted_now.scalar() or 0)
+        if count < STATISTICS_MIN_ROWS:
+            continue  # the planner's defaults suit a small table
+        indexes = conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (table,)
+        ).scalars()
+        for index in list(indexes):
+            counted = int(known[index].split()[0]) if index in known else 0
+            if counted and count / STATISTICS_DRIFT <= counted <= count * STATISTICS_DRIFT:
+                continue
+            conn.exec_driver_sql(f'ANALYZE "{index}"')
+            analyzed.append(index)
+    return analyzed
+
+
+def _refresh_postgresql(conn: Connection) -> list[str]:
+    # Autovacuum analyzes a table once a tenth of it changed; this is the same rule, for a
+    # server where autovacuum is off or has not come round yet (e.g. right after a bulk load).
+    stale = conn.exec_driver_sql(
+        "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema() "
+        "AND n_mod_since_analyze > 50 + 0.1 * greatest(n_live_tup, 0)"
+    ).scalars()
+    analyzed = list(stale)
+    for table in analyzed:
+        conn.exec_driver_sql(f'ANALYZE "{table}"')
+    return analyzed
 
 
 @contextmanager

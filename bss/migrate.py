@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 
-from bss.db import get_engine
+from bss.db import get_engine, refresh_statistics
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -32,8 +32,10 @@ def _scripts() -> ScriptDirectory:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    """Bring the database schema up to `revision`."""
+    """Bring the database schema up to `revision`, and the planner's statistics up to date (a
+    new index has none, and SQLite chooses badly without them)."""
     command.upgrade(alembic_config(database_url), revision)
+    refresh_statistics(database_url)
 
 
 def downgrade(database_url: str, revision: str) -> None:

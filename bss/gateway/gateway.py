@@ -35,6 +35,7 @@ from bss.gateway import metrics
 from bss.gateway.credentials import token_uri
 from bss.gateway.errors import classify_http_error, is_rate_limit, refresh_error
 from bss.gateway.pacing import CallPacer
+from bss.gateway.resources import Collections
 from bss.settings import Settings
 
 # (discovery name, version) of each API, by the short name settings use for its root.
@@ -86,35 +87,13 @@ class CallRecord:
     attempt: int
 
 
-class _Collections:
-    """A discovery-built client whose collections (`svc.customers()`, `svc.users()`, ...) are
-    made once, not on every call: googleapiclient builds a new Resource, with every method of
-    the collection, each time one is asked for. Methods (`.get(...)`) pass straight through."""
-
-    def __init__(self, resource: Any) -> None:
-        self._resource = resource
-        self._made: dict[str, _Collections] = {}
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._resource, name)
-        if not getattr(attr, "__is_resource__", False):
-            return attr
-
-        def collection() -> _Collections:
-            if name not in self._made:
-                self._made[name] = _Collections(attr())
-            return self._made[name]
-
-        return collection
-
-
 def _thread_service(api: str, root: str, timeout: float) -> Any:
     """The discovery-built client for `api` at `root`, built once per thread."""
     cache: dict[tuple[str, str], Any] = _local.__dict__.setdefault("services", {})
     key = (api, root)
     if key not in cache:
         name, version = APIS[api]
-        cache[key] = _Collections(
+        cache[key] = Collections(
             build(
                 name,
                 version,

@@ -41,8 +41,11 @@ from bss.jobs.schemas import (
 )
 from bss.jobs.search import (
     JobFilters,
+    JobKey,
     JobSearch,
     count_jobs,
+    encode_cursor,
+    job_batches,
     list_jobs,
     page_of_jobs,
 )
@@ -57,6 +60,7 @@ __all__ = [
     "JobCreate",
     "JobEventPublic",
     "JobFilters",
+    "JobKey",
     "JobList",
     "JobListQuery",
     "JobPublic",
@@ -72,9 +76,11 @@ __all__ = [
     "cancel_queued_job",
     "count_jobs",
     "dispatch",
+    "encode_cursor",
     "fair_share",
     "get_job",
     "job_create_schemas",
+    "job_batches",
     "job_event",
     "list_jobs",
     "operation_schemas",

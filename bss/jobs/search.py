@@ -11,16 +11,21 @@ import base64
 import binascii
 from collections.abc import Iterator, Sequence
 from datetime import datetime
+from typing import NamedTuple, Protocol, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import false, func, or_
+from sqlalchemy import false, func, or_, union_all
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import SelectOfScalar
+from sqlmodel.sql.expression import Select, SelectOfScalar
 
 from bss.accounts import ALL
 from bss.errors import ValidationFailed
 from bss.models import Job
+
+# A listing's query: whole jobs (a page) or a few of their columns (a bulk action's batch).
+_Keys = Select[str, int, str, datetime]  # a JobKey's columns
+_Query = TypeVar("_Query", SelectOfScalar[Job], _Keys)
 
 
 class JobFilters(BaseModel):
@@ -34,8 +39,16 @@ class JobFilters(BaseModel):
     created_before: datetime | None = None
 
 
-def encode_cursor(job: Job) -> str:
-    """An opaque position after `job` in a newest-first listing."""
+class _Positioned(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+def encode_cursor(job: _Positioned) -> str:
+    """An opaque position after `job` (a Job, or a bulk action's JobKey) in a newest-first
+    listing."""
     raw = f"{job.created_at.isoformat()}|{job.id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
@@ -107,7 +120,7 @@ def job_query(
     return query.order_by(col(Job.created_at).desc(), col(Job.id).desc())
 
 
-def _after(query: SelectOfScalar[Job], cursor: str | None) -> SelectOfScalar[Job]:
+def _after(query: _Query, cursor: str | None) -> _Query:
     if not cursor:
         return query
     when, last_id = decode_cursor(cursor)
@@ -143,6 +156,50 @@ def count_jobs(
     return int(session.exec(query).one())
 
 
+class JobKey(NamedTuple):
+    """A job in a bulk action's batch: what acting on it needs, not its params, result or
+    error (a batch is hundreds of jobs)."""
+
+    id: str
+    distributor_id: int
+    state: str
+    created_at: datetime
+
+
+def _newest_keys(
+    scope: int | None,
+    search: JobSearch,
+    where: Sequence[ColumnElement[bool]],
+    cursor: str | None,
+    size: int,
+) -> _Keys:
+    query = (
+        select(col(Job.id), col(Job.distributor_id), col(Job.state), col(Job.created_at))
+        .where(*_conditions(scope, search), *where)
+        .order_by(col(Job.created_at).desc(), col(Job.id).desc())
+    )
+    return _after(query, cursor).limit(size)
+
+
+def _batch_query(
+    scope: int | None, search: JobSearch, states: Sequence[str], cursor: str | None, size: int
+) -> _Keys:
+    """The next batch: the newest `size` of each state's own newest `size`. With "state IN
+    (...)" no index gives the order, so the database walks one that does (operation, instance,
+    ...) past every job in another state; one state at a time, each walks its (state, ...)
+    index from the cursor on, and the batch is the same."""
+    if len(states) < 2:
+        where = [col(Job.state).in_(list(states))] if states else []
+        return _newest_keys(scope, search, where, cursor, size)
+    newest = union_all(
+        *(
+            select(_newest_keys(scope, search, [col(Job.state) == s], cursor, size).subquery())
+            for s in states
+        )
+    ).subquery()
+    return select(*newest.c).order_by(newest.c.created_at.desc(), newest.c.id.desc()).limit(size)
+
+
 def job_batches(
     session: Session,
     *,
@@ -150,13 +207,13 @@ def job_batches(
     search: JobSearch,
     states: Sequence[str],
     size: int = 500,
-) -> Iterator[list[Job]]:
+) -> Iterator[list[JobKey]]:
     """The matching jobs in `states`, a batch at a time, newest first (keyset, so a batch acted
     upon and committed does not shift the next one)."""
     cursor = None
     while True:
-        query = _after(job_query(scope, search, states=states), cursor).limit(size)
-        batch = list(session.exec(query).all())
+        query = _batch_query(scope, search, states, cursor, size)
+        batch = [JobKey(*row) for row in session.exec(query).all()]
         if not batch:
             return
         yield batch

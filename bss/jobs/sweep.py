@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -12,7 +13,7 @@ from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
 from bss.broker import broker_kind, broker_url
-from bss.db import session_scope
+from bss.db import STATISTICS_INTERVAL_S, refresh_statistics, session_scope
 from bss.jobs.fairness import distributors_with_held_jobs, release
 from bss.jobs.ordering import unblocked
 from bss.jobs.orphans import requeue_from_dead_workers
@@ -177,7 +178,9 @@ def sweep_webhooks(settings: Settings, send: Send, *, limit: int = 500) -> list[
 def sweep_forever(
     settings: Settings, send: Send, stop: threading.Event, *, send_webhook: Send | None = None
 ) -> None:
-    """Sweep every BSS_SWEEP_INTERVAL_SECONDS until `stop` is set."""
+    """Sweep every BSS_SWEEP_INTERVAL_SECONDS until `stop` is set; refresh the database
+    planner's statistics at start and hourly (listings pick their index by them)."""
+    statistics_due = 0.0
     while not stop.is_set():
         try:
             if broker_kind(settings) == "redis":
@@ -185,4 +188,12 @@ def sweep_forever(
             sweep(settings, send, send_webhook=send_webhook)
         except Exception:  # the scheduler must outlive a database or Redis hiccup
             log.exception("sweep failed; trying again next interval")
+        if time.monotonic() >= statistics_due:
+            statistics_due = time.monotonic() + STATISTICS_INTERVAL_S
+            try:
+                analyzed = refresh_statistics(settings.database_url)
+                if analyzed:
+                    log.info("statistics refreshed: %s", ", ".join(analyzed))
+            except Exception:
+                log.exception("refreshing the planner's statistics failed; again in an hour")
         stop.wait(settings.sweep_interval_seconds)

@@ -43,8 +43,13 @@ class Job(SQLModel, table=True):
         Index("ix_job_external_ref", "external_ref"),
         Index("ix_job_idempotency_key", "idempotency_key"),
         Index("ix_job_finished", "finished_at"),
-        Index("ix_job_state_instance", "state", "instance_id"),  # jobs waiting per instance
+        # Jobs waiting per instance; an instance's jobs of some states, newest first (bulk).
+        Index("ix_job_state_instance_created", "state", "instance_id", "created_at", "id"),
         Index("ix_job_distributor_state", "distributor_id", "state", "created_at", "id"),
+        # The charts' jobs finished in a window (read from the index alone).
+        Index("ix_job_state_finished", "state", "finished_at", "distributor_id"),
+        # A bulk action's jobs of some states and one operation; /metrics' jobs by both.
+        Index("ix_job_state_operation", "state", "operation", "created_at", "id"),
     )
 
     id: str = Field(default_factory=lambda: new_id("job"), primary_key=True, max_length=40)

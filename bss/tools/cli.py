@@ -69,6 +69,7 @@ def demo(port: int, sandbox_port: int, worker_threads: int) -> None:
             "sandbox-state",
             "reconcile",
             "events",
+            "listing",
         ]
     ),
     default="throughput",
@@ -89,7 +90,10 @@ def demo(port: int, sandbox_port: int, worker_threads: int) -> None:
     "one subscription each; exits 1 above 12 calls. events: JOBS seat changes [100] in the "
     "sandbox's Admin console, one per customer ordered first, over 5 s; prints the time to "
     "billing's subscription.changed webhook; exits 1 when one is missing or told twice, or "
-    "p95 is over 60 s.",
+    "p95 is over 60 s. listing: JOBS jobs [1,000,000] on SQLite, and on PostgreSQL with a "
+    "postgresql:// --database-url or DATABASE_URL (a throw-away database on that server); p50 "
+    "and p95 of every API and dashboard listing and the overview; exits 1 when a p95 is over "
+    "100 ms.",
 )
 @click.option("--jobs", default=None, type=int, help="Orders to submit [200; chaos: 1000].")
 @click.option("--concurrency", default=8, show_default=True, help="Concurrent API clients.")
@@ -114,6 +118,11 @@ def demo(port: int, sandbox_port: int, worker_threads: int) -> None:
 @click.option(
     "--quota", default=None, type=float, help="Google calls/s allowed (license-bulk: 1, quota: 5)."
 )
+@click.option(
+    "--database-url",
+    default=None,
+    help="listing: a PostgreSQL server to measure on too [DATABASE_URL when postgresql://].",
+)
 def bench(
     scenario: str,
     jobs: int | None,
@@ -126,6 +135,7 @@ def bench(
     quota: float | None,
     runs: int,
     baseline: str,
+    database_url: str | None,
 ) -> None:
     """Start a throw-away local stack, push JOBS orders through it, print the figures."""
     _log_at(logging.WARNING)
@@ -191,6 +201,11 @@ def bench(
 
         ok = run_events_bench(changes=jobs or 100, worker_threads=worker_threads)
         sys.exit(0 if ok else 1)
+    if scenario == "listing":
+        from bss.tools.bench_listing import run_listing_bench
+
+        url = database_url or os.environ.get("DATABASE_URL")
+        sys.exit(0 if run_listing_bench(jobs=jobs or 1_000_000, database_url=url) else 1)
     if scenario == "sandbox-state":
         from bss.tools.bench_sandbox import run_sandbox_state
 

@@ -17,6 +17,7 @@ SCENARIOS = [
     "sandbox-state",
     "reconcile",
     "events",
+    "listing",
 ]
 
 
