@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 KEY_PREFIX = "bss:token"
 # Long enough for one refresh round-trip at the token endpoint, with its socket timeout.
 LOCK_SECONDS = 60
+# How long a process keeps the shared token it read, before it reads Redis again: a token
+# another process dropped ("Refresh now", a refused refresh) may be used that much longer here,
+# and Google's 401 for it makes this process look again at once.
+LOCAL_SECONDS = 30.0
 
 # Whose tokens: an instance's id, or another holder of a grant named as a string (a mail
 # sender's "sender:<id>"), so that their keys never meet.
@@ -59,14 +63,25 @@ class TokenCache:
         self.vault = vault
         self.margin_seconds = margin_seconds
         self.on_refresh = on_refresh
+        # key -> (token, naive-UTC expiry, time.monotonic() until which it is used as is):
+        # a job reads its token here, not with a Redis round trip and a decryption each.
+        self._local: dict[str, tuple[str, datetime | None, float]] = {}
 
     def _key(self, instance_id: Owner, grant: str) -> str:
         return f"{KEY_PREFIX}:{instance_id}:{grant}"
 
-    def get(self, instance_id: Owner, grant: str) -> tuple[str, datetime | None] | None:
-        """The cached (token, naive-UTC expiry) for this grant, if any."""
-        raw = self.redis.get(self._key(instance_id, grant))
+    def get(
+        self, instance_id: Owner, grant: str, *, shared: bool = False
+    ) -> tuple[str, datetime | None] | None:
+        """The cached (token, naive-UTC expiry) for this grant, if any; `shared`: as Redis has
+        it now, not as this process last read it."""
+        key = self._key(instance_id, grant)
+        local = self._local.get(key)
+        if local and not shared and time.monotonic() < local[2]:
+            return local[0], local[1]
+        raw = self.redis.get(key)
         if not raw:
+            self._local.pop(key, None)
             return None
         try:
             data = json.loads(self.vault.decrypt(raw.decode() if isinstance(raw, bytes) else raw))
@@ -74,7 +89,16 @@ class TokenCache:
             return None
         expiry = data.get("expiry")
         when = datetime.fromtimestamp(expiry, UTC).replace(tzinfo=None) if expiry else None
+        self._remember(key, data["token"], expiry)
         return data["token"], when
+
+    def _remember(self, key: str, token: str, epoch: float | None) -> None:
+        lasts = LOCAL_SECONDS
+        if epoch:  # never past the time the shared copy itself would be dropped
+            lasts = min(lasts, epoch - time.time() - self.margin_seconds)
+        if lasts > 0:
+            when = datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None) if epoch else None
+            self._local[key] = (token, when, time.monotonic() + lasts)
 
     def put(self, instance_id: Owner, grant: str, token: str, expiry: datetime | None) -> None:
         """Store a fresh token until shortly before it expires."""
@@ -84,6 +108,7 @@ class TokenCache:
             return
         value = self.vault.encrypt(json.dumps({"token": token, "expiry": epoch}))
         self.redis.set(self._key(instance_id, grant), value, ex=ttl)
+        self._remember(self._key(instance_id, grant), token, epoch)
 
     def refreshed(self, instance_id: Owner, expiry: datetime | None) -> None:
         """Tell `on_refresh` about a new token; its failure never fails the job that refreshed."""
@@ -96,6 +121,7 @@ class TokenCache:
 
     def drop(self, instance_id: Owner, grant: str) -> None:
         """Forget the grant's token (it was refused)."""
+        self._local.pop(self._key(instance_id, grant), None)
         self.redis.delete(self._key(instance_id, grant))
 
     def lock(self, instance_id: Owner, grant: str) -> Any:
@@ -137,8 +163,8 @@ class CachedCredentials(ga_credentials.Credentials):
         self._cache.drop(self._instance_id, self._grant)
         self.token = None
 
-    def _take_cached(self) -> bool:
-        cached = self._cache.get(self._instance_id, self._grant)
+    def _take_cached(self, *, shared: bool = False) -> bool:
+        cached = self._cache.get(self._instance_id, self._grant, shared=shared)
         # The token we hold was just refused (a 401): a cached copy of it is no better.
         if cached is None or cached[0] == self.token:
             return False
@@ -155,7 +181,7 @@ class CachedCredentials(ga_credentials.Credentials):
                 "Timed out waiting for another process to refresh the token.", retryable=True
             )
         try:
-            if self._take_cached():
+            if self._take_cached(shared=True):  # another process may have refreshed it
                 return
             try:
                 self._inner.refresh(request)

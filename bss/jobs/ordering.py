@@ -11,34 +11,30 @@ whose blocker has ended meanwhile, so a lost message only delays them.
 
 from __future__ import annotations
 
-from sqlalchemy import and_, or_, tuple_
-from sqlalchemy.orm import aliased
-from sqlmodel import Session, col, select
+from typing import Any
 
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col
+from sqlmodel import select as orm_select
+
+from bss.jobs.rows import BLOCKER, FINAL, WAITING_FOR
 from bss.models import Job, JobState, add_event, utcnow
 
-FINAL = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+__all__ = ["FINAL", "blocker", "unblocked", "wait_behind", "waiting_for"]
 
 
-def blocker(session: Session, job: Job) -> Job | None:
-    """The job that must go before `job`, or None when it may run now."""
+def blocker(session: Session, job: Any) -> str | None:
+    """The id of the job that must go before `job` (a Job, or a row with its id, instance_id,
+    customer_domain and created_at), or None when it may run now."""
     if not job.customer_domain:
         return None
-    earlier = tuple_(col(Job.created_at), col(Job.id)) < tuple_(job.created_at, job.id)
-    return session.exec(
-        select(Job)
-        .where(
-            col(Job.instance_id) == job.instance_id,
-            col(Job.customer_domain) == job.customer_domain,
-            col(Job.id) != job.id,
-            or_(
-                and_(earlier, col(Job.state).not_in(list(FINAL))),
-                col(Job.state) == JobState.RUNNING,
-            ),
-        )
-        .order_by(col(Job.created_at), col(Job.id))
-        .limit(1)
-    ).first()
+    params = {
+        "job_id": job.id,
+        "instance_id": job.instance_id,
+        "domain": job.customer_domain,
+        "created_at": job.created_at,
+    }
+    return session.execute(BLOCKER, params).scalar()
 
 
 def wait_behind(session: Session, job: Job, first: Job) -> None:
@@ -61,21 +57,19 @@ def wait_behind(session: Session, job: Job, first: Job) -> None:
 
 def waiting_for(session: Session, job_id: str) -> list[str]:
     """Jobs waiting for `job_id`: to send again once it has ended, so that they look again."""
-    return list(
-        session.exec(
-            select(Job.id).where(Job.state == JobState.WAITING, Job.waiting_for == job_id)
-        ).all()
-    )
+    return list(session.execute(WAITING_FOR, {"job_id": job_id}).scalars())
 
 
 def unblocked(session: Session, limit: int = 500) -> list[Job]:
     """Waiting jobs whose blocker has ended (or is gone): for the sweep to send again."""
     first = aliased(Job)
     ongoing = (
-        select(first.id)
+        orm_select(first.id)
         .where(col(first.id) == col(Job.waiting_for), col(first.state).not_in(list(FINAL)))
         .exists()
     )
     return list(
-        session.exec(select(Job).where(Job.state == JobState.WAITING, ~ongoing).limit(limit)).all()
+        session.exec(
+            orm_select(Job).where(Job.state == JobState.WAITING, ~ongoing).limit(limit)
+        ).all()
     )

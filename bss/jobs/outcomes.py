@@ -12,13 +12,13 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from bss.db import session_scope
+from bss.db import get_engine, session_scope
 from bss.errors import GoogleError, QuotaWait, error_body
 from bss.instances import mark_needs_reauth
-from bss.jobs.announce import job_event
+from bss.jobs.announce import has_webhook, job_event
 from bss.jobs.fairness import Claimed, claim_turns, send_claimed
 from bss.jobs.ordering import waiting_for
-from bss.jobs.store import settle_secrets
+from bss.jobs.rows import FINISH, LeasedJob, Line, insert_lines, settle_secrets
 from bss.models import Job, JobState, add_event, utcnow
 from bss.notify import job_failed
 from bss.operations import get_operation
@@ -50,12 +50,22 @@ class JobOutcomes:
     def _session(self) -> Any:
         return session_scope(self.settings.database_url)
 
-    def _write_pending(self, s: Session, job_id: str) -> None:
-        """Write the attempt's timeline lines kept so far, in the caller's transaction."""
-        pending = getattr(self._timeline, "pending", None)
-        while pending:
-            kind, message, data = pending.pop(0)
-            add_event(s, job_id, kind, message, **data)
+    def _transaction(self) -> Any:
+        """A connection in a transaction, committed on success: for Core statements alone
+        (no ORM session to set up and flush)."""
+        return get_engine(self.settings.database_url).begin()
+
+    def _take_pending(self) -> list[Line]:
+        """The attempt's timeline lines kept so far (now the caller's to write)."""
+        pending: list[Line] = getattr(self._timeline, "pending", None) or []
+        taken = list(pending)
+        pending.clear()
+        return taken
+
+    def _write_pending(self, s: Session, job_id: str, *last: Line) -> None:
+        """Write the attempt's timeline lines kept so far, then `last`, in the caller's
+        transaction."""
+        insert_lines(s, job_id, [*self._take_pending(), *last])
 
     def _claim_freed(self, s: Session, distributor_id: int) -> Claimed:
         """One of the distributor's jobs leaves the workers (ends or waits): its fair share has
@@ -101,8 +111,8 @@ class JobOutcomes:
             job.next_attempt_at = now + timedelta(seconds=delay) if delay else None
             job.updated_at = job.enqueued_at = now
             s.add(job)
-            self._write_pending(s, job_id)
-            add_event(s, job_id, "state", why, state=state, set_aside=True, **data)
+            line = ("state", why, {"state": state, "set_aside": True, **data})
+            self._write_pending(s, job_id, line)
             freed = self._claim_freed(s, job.distributor_id) if state != JobState.QUEUED else None
         self.resend(job_id, int(delay * 1000))
         self._send_freed(freed)
@@ -125,16 +135,20 @@ class JobOutcomes:
         result: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
     ) -> str | None:
-        now = utcnow()
-        deliveries = []
+        params = {
+            "job_id": job_id,
+            "worker": worker,
+            "outcome": state,
+            "outcome_result": result,
+            "outcome_error": error,
+            "now": utcnow(),
+        }
         with self._session() as s:
-            job = self._owned(s, job_id, worker)
-            if job is None:
+            ended = s.execute(FINISH, params).first()
+            if ended is None:
+                self._not_ours(s, job_id)
                 return None
-            job.state, job.result, job.error = state, result, error
-            job.finished_at = job.updated_at = now
-            job.lease_owner = job.lease_expires_at = job.next_attempt_at = None
-            s.add(job)
+            job = LeasedJob.of(ended)
             # A given password is no longer needed. A generated one is shown once if it was
             # not mailed, or if the job failed after the user got it (else nobody would know it).
             user_made = any(
@@ -153,19 +167,34 @@ class JobOutcomes:
                 if state == JobState.SUCCEEDED
                 else (f"Failed: {error['message']}" if error else str(state))
             )
-            self._write_pending(s, job_id)
-            add_event(s, job_id, "state", message, state=state)
-            if state == JobState.FAILED:  # counted in the distributor's digest, not one mail each
-                job_failed(s, job)
+            self._write_pending(s, job_id, ("state", message, {"state": state}))
             event = "job.succeeded" if state == JobState.SUCCEEDED else "job.failed"
-            deliveries.append(job_event(s, self.settings, job, event))
+            failed = state == JobState.FAILED
+            delivery = self._announce(s, job_id, job.distributor_id, event, failed=failed)
             released = waiting_for(s, job_id)
             freed = self._claim_freed(s, job.distributor_id)
-        self._send(deliveries)
+        self._send([delivery])
         for next_id in released:  # the jobs behind this one look again
             self.resend(next_id, 0)
         self._send_freed(freed)
         return state
+
+    def _announce(
+        self, s: Session, job_id: str, distributor_id: int, event: str, *, failed: bool
+    ) -> str | None:
+        """Tell billing (when the distributor has a webhook) and, for a failed job, the
+        distributor's digest of failed jobs; the webhook delivery to send after commit."""
+        if not failed and not has_webhook(s, distributor_id):
+            return None  # nothing to tell: no row read, no payload built
+        job = s.get(Job, job_id)
+        assert job is not None
+        if failed:  # counted in the distributor's digest, not one mail each
+            job_failed(s, job)
+        return job_event(s, self.settings, job, event)
+
+    def _not_ours(self, s: Session, job_id: str) -> None:
+        job = s.get(Job, job_id)
+        log.warning("job %s: no longer ours (%s)", job_id, job.state if job else "gone")
 
     def _send(self, deliveries: list[str | None]) -> None:
         for delivery_id in deliveries:

@@ -10,8 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 from dramatiq.middleware.time_limit import TimeLimitExceeded
-from sqlalchemy import or_, update
-from sqlmodel import col, select
 
 from bss.crypto import Vault
 from bss.errors import (
@@ -26,23 +24,24 @@ from bss.jobs.accept import with_secrets
 from bss.jobs.leases import LeaseKeeper
 from bss.jobs.ordering import FINAL, blocker, wait_behind
 from bss.jobs.outcomes import JobOutcomes, Notify, Resend, SliceOver
-from bss.jobs.store import DbJobStore
-from bss.models import (
-    Instance,
-    InstanceStatus,
-    Job,
-    JobEvent,
-    JobState,
-    add_event,
-    saved_id,
-    utcnow,
+from bss.jobs.rows import (
+    CHECKPOINT,
+    CHECKPOINT_PROGRESS,
+    LAST_TURN,
+    LEASE,
+    LOOK,
+    RUNNABLE,
+    SET_ASIDE,
+    LeasedJob,
+    insert_lines,
+    lease_params,
 )
+from bss.jobs.store import DbJobStore
+from bss.models import Instance, InstanceStatus, Job, JobState, saved_id, utcnow
 from bss.operations import PARTIAL_KEY, StepContext, get_operation, snake_keys
 from bss.settings import Settings
 
 log = logging.getLogger(__name__)
-
-RUNNABLE = (JobState.QUEUED, JobState.RETRYING, JobState.WAITING, JobState.WAITING_QUOTA)
 
 
 class LeaseLost(Exception):
@@ -56,12 +55,7 @@ PacerFactory = Callable[[Instance], Any]
 def _set_aside_last(s: Any, job_id: str) -> bool:
     """Whether the job's last run ended by setting it aside (see JobOutcomes._set_aside), so
     that this run goes on with its attempt (a run that died after resuming does not)."""
-    last = s.exec(
-        select(JobEvent)
-        .where(JobEvent.job_id == job_id, col(JobEvent.kind).in_(["state", "resume"]))
-        .order_by(col(JobEvent.id).desc())
-        .limit(1)
-    ).first()
+    last = s.execute(LAST_TURN, {"job_id": job_id}).first()
     return bool(last and last.data.get("set_aside"))
 
 
@@ -95,21 +89,22 @@ class JobRunner(JobOutcomes):
     def run(self, job_id: str, *, worker: str) -> str | None:
         """Run job `job_id` if it is due, not leased and not behind another job on the same
         customer (then it waits: see bss.jobs.ordering); returns the state it ends in."""
-        if self._behind_another(job_id):
-            return JobState.WAITING
         leased = self._lease(job_id, worker)
         if leased is None:
             log.info("job %s not runnable now (final, leased elsewhere, or not due)", job_id)
             return None
+        if isinstance(leased, str):
+            return leased  # waiting behind another job on the same customer
+        job, instance = leased
         self.leases.hold(job_id, worker)  # renewed while this process lives
         self._timeline.pending = []
         try:
-            return self._run_leased(*leased, worker)
+            return self._run_leased(job, instance, worker)
         finally:
             self.leases.release(job_id)
             self._timeline.pending = []
 
-    def _run_leased(self, job: Job, instance: Instance, worker: str) -> str | None:
+    def _run_leased(self, job: LeasedJob, instance: Instance, worker: str) -> str | None:
         job_id = job.id
         if instance.status == InstanceStatus.DISABLED:
             return self._park(
@@ -147,76 +142,49 @@ class JobRunner(JobOutcomes):
         op = get_operation(job.operation)
         return self._finish(job_id, worker, JobState.SUCCEEDED, result=op.outcome(checkpoint))
 
-    def _behind_another(self, job_id: str) -> bool:
-        with self._session() as s:
-            job = s.get(Job, job_id)
-            if job is None or job.state not in RUNNABLE:
-                return False  # final, or running: the lease decides
-            first = blocker(s, job)
-            if first is None:
-                return False
-            wait_behind(s, job, first)
-            first_id = first.id
+    def _wait_behind(self, s: Any, look: Any) -> bool:
+        """Park the job behind an earlier one on the same customer, if there is one (then it
+        waits, no attempt spent); in the caller's session, which is committed before the job
+        it waits for is looked at again."""
+        first_id = blocker(s, look)
+        job = s.get(Job, look.id) if first_id else None
+        first = s.get(Job, first_id) if first_id else None
+        if job is None or first is None:
+            return False
+        wait_behind(s, job, first)
+        s.commit()
         # The job it waits for may have ended between the look and the commit: look again.
-        with self._session() as s:
-            first = s.get(Job, first_id)
-            if first is None or first.state in FINAL:
-                self.resend(job_id, 0)
+        first = s.get(Job, first_id, populate_existing=True)
+        if first is None or first.state in FINAL:
+            self.resend(job.id, 0)
         return True
 
-    def _lease(self, job_id: str, worker: str) -> tuple[Job, Instance] | None:
+    def _lease(self, job_id: str, worker: str) -> tuple[LeasedJob, Instance] | str | None:
         """Take the job (a new attempt, or the attempt it was set aside in goes on) and say so
-        on its timeline, in one transaction; the job and its instance, or None when it is not
-        ours to run now."""
-        now = utcnow()
-        lease_until = now + timedelta(seconds=self.settings.job_lease_seconds)
+        on its timeline, in one transaction: the job and its instance; `waiting` when it must
+        wait behind another job on the same customer; None when it is not ours to run now."""
         with self._session() as s:
-            taken = s.execute(
-                update(Job)
-                .where(
-                    col(Job.id) == job_id,
-                    or_(
-                        col(Job.state).in_(RUNNABLE),
-                        # a worker that died mid-job leaves a running job with a lapsed lease
-                        (col(Job.state) == JobState.RUNNING) & (col(Job.lease_expires_at) < now),
-                    ),
-                    or_(
-                        col(Job.next_attempt_at).is_(None),
-                        col(Job.next_attempt_at) <= now + timedelta(seconds=1),
-                    ),
-                )
-                .values(
-                    state=JobState.RUNNING,
-                    waiting_for=None,
-                    wait_reason=None,
-                    lease_owner=worker,
-                    lease_expires_at=lease_until,
-                    updated_at=now,
-                    next_attempt_at=None,
-                )
-            )
-            if not taken.rowcount:
+            look = s.execute(LOOK, {"job_id": job_id}).first()
+            if look is None:
                 return None
+            if look.state in RUNNABLE and self._wait_behind(s, look):
+                return JobState.WAITING
             # A job set aside (paused after a slice, or waiting for quota) goes on with the
             # same attempt: a "resume" line, not a new attempt, on its timeline.
-            resumed = _set_aside_last(s, job_id)
-            if not resumed:
-                s.execute(
-                    update(Job)
-                    .where(col(Job.id) == job_id)
-                    .values(attempts=Job.attempts + 1, started_at=now)
-                )
-            job = s.get(Job, job_id)
-            instance = s.get(Instance, job.instance_id) if job else None
-            assert job is not None and instance is not None
-            add_event(
-                s,
-                job.id,
-                "resume" if resumed else "state",
-                f"Attempt {job.attempts} {'resumed' if resumed else 'started'} by {worker}",
-                state=JobState.RUNNING,
-                attempt=job.attempts,
-            )
+            resumed = look.attempts > 0 and look.state in SET_ASIDE and _set_aside_last(s, job_id)
+            lease_s = self.settings.job_lease_seconds
+            taken = s.execute(
+                LEASE, lease_params(job_id, look, worker, resumed=resumed, lease_s=lease_s)
+            ).first()
+            if taken is None:
+                return None
+            job = LeasedJob.of(taken)
+            instance = s.get(Instance, job.instance_id)
+            assert instance is not None
+            verb = "resumed" if resumed else "started"
+            line = f"Attempt {job.attempts} {verb} by {worker}"
+            data = {"state": JobState.RUNNING, "attempt": job.attempts}
+            insert_lines(s, job_id, [("resume" if resumed else "state", line, data)])
             return job, instance
 
     def _credentials(self, instance: Instance) -> Any:
@@ -224,7 +192,7 @@ class JobRunner(JobOutcomes):
             instance, vault=self.vault, settings=self.settings, cache=self.token_cache
         )
 
-    def _run_steps(self, job: Job, instance: Instance, worker: str) -> dict[str, Any]:
+    def _run_steps(self, job: LeasedJob, instance: Instance, worker: str) -> dict[str, Any]:
         op = get_operation(job.operation)
         store = DbJobStore(
             self.settings.database_url,
@@ -306,32 +274,22 @@ class JobRunner(JobOutcomes):
     ) -> None:
         """Save the checkpoint (after a step, or a long step's chunk with its progress)."""
         now = utcnow()
-        extra = {"progress": progress} if progress else {}
-        with self._session() as s:
-            saved = s.execute(
-                update(Job)
-                .where(
-                    col(Job.id) == job_id,
-                    col(Job.lease_owner) == worker,
-                    col(Job.state) == JobState.RUNNING,
-                )
-                .values(
-                    checkpoint=checkpoint,
-                    updated_at=now,
-                    lease_expires_at=now + timedelta(seconds=self.settings.job_lease_seconds),
-                    **extra,
-                )
-            )
+        params = {
+            "job_id": job_id,
+            "worker": worker,
+            "saved": checkpoint,
+            "now": now,
+            "until": now + timedelta(seconds=self.settings.job_lease_seconds),
+        }
+        with self._transaction() as s:
+            if progress:
+                saved = s.execute(CHECKPOINT_PROGRESS, {**params, "done": progress})
+            else:
+                saved = s.execute(CHECKPOINT, params)
             if not saved.rowcount:
                 raise LeaseLost(job_id)
-            self._write_pending(s, job_id)
-            if step is None:
-                return
-            add_event(
-                s,
-                job_id,
-                "step",
-                f"Step {step} done",
-                step=step,
-                output=snake_keys(checkpoint[step]),
-            )
+            lines = self._take_pending()
+            if step is not None:
+                output = snake_keys(checkpoint[step])
+                lines.append(("step", f"Step {step} done", {"step": step, "output": output}))
+            insert_lines(s, job_id, lines)

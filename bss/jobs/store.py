@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from sqlmodel import select
@@ -70,24 +69,3 @@ class DbJobStore:
             row.confirmed_at, row.status = row.synced_at, "active"
             row.sync_job_id = self.job_id
             s.add(row)
-
-
-def settle_secrets(
-    session: Any,
-    job_id: str,
-    *,
-    given: Sequence[str],
-    keep_generated: bool,
-    reveal_generated: bool,
-) -> None:
-    """What a finished job keeps of its secrets.
-
-    Secrets billing gave are deleted. Generated ones are deleted unless kept; a kept one already
-    delivered (by email) is deleted too, unless `reveal_generated` says to show it once instead.
-    """
-    for row in session.exec(select(JobSecret).where(JobSecret.job_id == job_id)).all():
-        if row.name in given or not keep_generated or not (row.reveal or reveal_generated):
-            session.delete(row)
-        elif reveal_generated and not row.reveal:
-            row.reveal = True
-            session.add(row)

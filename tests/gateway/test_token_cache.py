@@ -90,3 +90,27 @@ def test_a_new_grant_does_not_use_the_old_grants_token_and_a_dead_grant_is_dropp
     with pytest.raises(auth_exceptions.RefreshError):
         cache.wrap(GoogleTokenEndpoint(), instance_id=10, grant="new").refresh(None)
     assert cache.get(10, "new") is None
+
+
+def test_a_process_reads_the_shared_token_once_not_per_job(cache, redis_url):
+    # Given a token another process refreshed and shared
+    TokenCache(cache.redis, cache.vault).wrap(
+        GoogleTokenEndpoint(), instance_id=10, grant="g"
+    ).refresh(None)
+    here = TokenCache(redis.Redis.from_url(redis_url), cache.vault, margin_seconds=300)
+    reads = []
+    real_get = here.redis.get
+    here.redis.get = lambda key: reads.append(key) or real_get(key)
+    # When 20 jobs of this process take it
+    for _ in range(20):
+        job = here.wrap(GoogleTokenEndpoint(), instance_id=10, grant="g")
+        job.before_request(None, "GET", "https://example", {})
+        assert job.token == "ya29.token-1"
+    # Then Redis was read once, and Google never asked again
+    assert len(reads) == 1 and GoogleTokenEndpoint.refreshes == 1
+    # And a token Google refuses here is looked up in Redis again, then refreshed once
+    job.refresh(None)
+    assert job.token == "ya29.token-2" and len(reads) == 2
+    # And "Refresh now" (forget) leaves no copy behind in this process either
+    job.forget()
+    assert here.get(10, "g") is None

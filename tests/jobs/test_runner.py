@@ -180,7 +180,7 @@ def test_jobs_on_one_customer_wait_in_order_and_the_sweep_frees_them_when_it_end
         rows = s.exec(select(Job).where(col(Job.id).in_([first, second, elsewhere]))).all()
         jobs = {j.id: j for j in rows}
         assert blocker(s, jobs[first]) is None and blocker(s, jobs[elsewhere]) is None
-        assert blocker(s, jobs[second]).id == first
+        assert blocker(s, jobs[second]) == first
         wait_behind(s, jobs[second], jobs[first])
     sent = []
     sweep(settings.model_copy(update={"resend_after_seconds": 3600}), sent.append)

@@ -1,0 +1,230 @@
+"""The job engine's hot statements, built once, on the tables themselves (SQLAlchemy Core).
+
+A worker runs each of these once or more per job: leasing it, saving each checkpoint, ending
+it. Through the ORM each one cost an object load, an identity map and a unit-of-work flush, and
+building a statement anew for every job cost as much as running it; so these are built once at
+import with bound parameters (their compiled form and cache key are then reused too), and the
+timeline lines of a step go in one executemany.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from sqlalchemy import Table, bindparam, func, insert, or_, select, tuple_, update
+from sqlalchemy.engine import Row
+
+from bss.models import Distributor, Job, JobEvent, JobSecret, JobState, utcnow
+
+JOB: Table = Job.__table__  # type: ignore[attr-defined]
+EVENT: Table = JobEvent.__table__  # type: ignore[attr-defined]
+SECRET: Table = JobSecret.__table__  # type: ignore[attr-defined]
+DISTRIBUTOR: Table = Distributor.__table__  # type: ignore[attr-defined]
+
+FINAL = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+RUNNABLE = (JobState.QUEUED, JobState.RETRYING, JobState.WAITING, JobState.WAITING_QUOTA)
+# The states a job set aside waits in (see JobOutcomes._set_aside).
+SET_ASIDE = (JobState.QUEUED, JobState.WAITING_QUOTA)
+
+# A timeline line not written yet: (kind, message, data)
+Line = tuple[str, str, dict[str, Any]]
+
+
+@dataclass
+class LeasedJob:
+    """What a worker needs of the job it leased (read back by the lease's own UPDATE)."""
+
+    id: str
+    distributor_id: int
+    instance_id: int
+    operation: str
+    params: dict[str, Any]
+    checkpoint: dict[str, Any]
+    attempts: int
+    created_at: datetime
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        *("id", "distributor_id", "instance_id", "operation", "params", "checkpoint"),
+        *("attempts", "created_at"),
+    )
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> LeasedJob:
+        return cls(**{name: getattr(row, name) for name in cls.COLUMNS})
+
+
+_LEASED = tuple(JOB.c[name] for name in LeasedJob.COLUMNS)
+_THIS_JOB = JOB.c.id == bindparam("job_id")
+_HELD_BY_US = (JOB.c.lease_owner == bindparam("worker")) & (JOB.c.state == JobState.RUNNING)
+
+# What the lease looks at before it takes the job.
+LOOK = select(
+    *(JOB.c[name] for name in ("id", "state", "attempts", "instance_id", "customer_domain")),
+    JOB.c.created_at,
+).where(_THIS_JOB)
+
+# The last state or resume line of a job: did its last run end by being set aside?
+LAST_TURN = (
+    select(EVENT.c.data)
+    .where(EVENT.c.job_id == bindparam("job_id"), EVENT.c.kind.in_(["state", "resume"]))
+    .order_by(EVENT.c.id.desc())
+    .limit(1)
+)
+
+# The job that must go before another on the same customer (bss.jobs.ordering).
+BLOCKER = (
+    select(JOB.c.id)
+    .where(
+        JOB.c.instance_id == bindparam("instance_id"),
+        JOB.c.customer_domain == bindparam("domain"),
+        JOB.c.id != bindparam("job_id"),
+        or_(
+            (
+                tuple_(JOB.c.created_at, JOB.c.id)
+                < tuple_(bindparam("created_at"), bindparam("job_id"))
+            )
+            & JOB.c.state.not_in(FINAL),
+            JOB.c.state == JobState.RUNNING,
+        ),
+    )
+    .order_by(JOB.c.created_at, JOB.c.id)
+    .limit(1)
+)
+
+# Take the job. The state and attempts the lease looked at are conditions: had anything changed
+# them since, whoever did sends the job again (or runs it), and that look would be stale.
+LEASE = (
+    update(JOB)
+    .where(
+        _THIS_JOB,
+        JOB.c.state == bindparam("looked_state"),
+        JOB.c.attempts == bindparam("looked_attempts"),
+        or_(
+            JOB.c.state.in_(RUNNABLE),
+            # a worker that died mid-job leaves a running job, its lease lapsed
+            (JOB.c.state == JobState.RUNNING) & (JOB.c.lease_expires_at < bindparam("now")),
+        ),
+        or_(JOB.c.next_attempt_at.is_(None), JOB.c.next_attempt_at <= bindparam("due")),
+    )
+    .values(
+        state=JobState.RUNNING,
+        waiting_for=None,
+        wait_reason=None,
+        lease_owner=bindparam("worker"),
+        lease_expires_at=bindparam("until"),
+        updated_at=bindparam("now"),
+        next_attempt_at=None,
+        attempts=JOB.c.attempts + bindparam("new_attempt"),
+        # a new attempt starts now; a resumed one keeps its start
+        started_at=func.coalesce(
+            bindparam("started", type_=JOB.c.started_at.type), JOB.c.started_at
+        ),
+    )
+    .returning(*_LEASED)
+)
+
+
+def lease_params(
+    job_id: str, look: Row[Any], worker: str, *, resumed: bool, lease_s: float
+) -> dict[str, Any]:
+    """LEASE's parameters."""
+    now = utcnow()
+    return {
+        "job_id": job_id,
+        "looked_state": look.state,
+        "looked_attempts": look.attempts,
+        "now": now,
+        "due": now + timedelta(seconds=1),
+        "worker": worker,
+        "until": now + timedelta(seconds=lease_s),
+        "new_attempt": 0 if resumed else 1,
+        "started": None if resumed else now,
+    }
+
+
+# Save a checkpoint under the lease (and extend it); with or without a long step's progress.
+CHECKPOINT = (
+    update(JOB)
+    .where(_THIS_JOB, _HELD_BY_US)
+    .values(
+        checkpoint=bindparam("saved", type_=JOB.c.checkpoint.type),
+        updated_at=bindparam("now"),
+        lease_expires_at=bindparam("until"),
+    )
+)
+CHECKPOINT_PROGRESS = CHECKPOINT.values(progress=bindparam("done", type_=JOB.c.progress.type))
+
+# End the job under the lease: its outcome, read back.
+FINISH = (
+    update(JOB)
+    .where(_THIS_JOB, _HELD_BY_US)
+    .values(
+        state=bindparam("outcome"),
+        result=bindparam("outcome_result", type_=JOB.c.result.type),
+        error=bindparam("outcome_error", type_=JOB.c.error.type),
+        finished_at=bindparam("now"),
+        updated_at=bindparam("now"),
+        lease_owner=None,
+        lease_expires_at=None,
+        next_attempt_at=None,
+    )
+    .returning(*_LEASED)
+)
+
+# Jobs waiting for another one to end (bss.jobs.ordering).
+WAITING_FOR = select(JOB.c.id).where(
+    JOB.c.state == JobState.WAITING, JOB.c.waiting_for == bindparam("job_id")
+)
+
+WEBHOOK_URL = select(DISTRIBUTOR.c.webhook_url).where(
+    DISTRIBUTOR.c.id == bindparam("distributor_id")
+)
+
+_SECRETS = select(SECRET.c.id, SECRET.c.name, SECRET.c.reveal).where(
+    SECRET.c.job_id == bindparam("job_id")
+)
+_INSERT_LINE = insert(EVENT)
+
+
+def insert_lines(session: Any, job_id: str, lines: list[Line]) -> None:
+    """Put `lines` on the job's timeline, in the caller's transaction (one executemany)."""
+    if not lines:
+        return
+    now = utcnow()
+    session.execute(
+        _INSERT_LINE,
+        [
+            {"job_id": job_id, "at": now, "kind": kind, "message": message, "data": data}
+            for kind, message, data in lines
+        ],
+    )
+
+
+def settle_secrets(
+    session: Any,
+    job_id: str,
+    *,
+    given: tuple[str, ...] | list[str],
+    keep_generated: bool,
+    reveal_generated: bool,
+) -> None:
+    """What a finished job keeps of its secrets.
+
+    Secrets billing gave are deleted. Generated ones are deleted unless kept; a kept one already
+    delivered (by email) is deleted too, unless `reveal_generated` says to show it once instead.
+    """
+    rows = session.execute(_SECRETS, {"job_id": job_id}).all()
+    if not rows:
+        return
+    gone = [
+        r.id
+        for r in rows
+        if r.name in given or not keep_generated or not (r.reveal or reveal_generated)
+    ]
+    shown = [r.id for r in rows if r.id not in gone and reveal_generated and not r.reveal]
+    if gone:
+        session.execute(SECRET.delete().where(SECRET.c.id.in_(gone)))
+    if shown:
+        session.execute(update(SECRET).where(SECRET.c.id.in_(shown)).values(reveal=True))
