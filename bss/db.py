@@ -12,6 +12,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import Session, create_engine
 
+from bss.settings import get_settings
+
 # How often the scheduler refreshes the planner's statistics, and how long a pooled SQLite
 # connection lives (it reads them when it opens).
 STATISTICS_INTERVAL_S = 3600
@@ -34,12 +36,14 @@ def get_engine(database_url: str) -> Engine:
             # found (an in-memory database would be lost with its connection).
             options["pool_recycle"] = STATISTICS_INTERVAL_S
         engine = create_engine(database_url, connect_args={"timeout": 30}, **options)
+        synchronous = get_settings().sqlite_synchronous.upper()
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             # WAL lets the web, worker and scheduler processes read while one writes.
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()

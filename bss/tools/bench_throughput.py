@@ -12,6 +12,7 @@ one order after another) in this process against the same sandbox, for the ratio
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 import uuid
@@ -146,16 +147,24 @@ def run_bench(
     baseline: str = "none",
 ) -> None:
     """Measure submission and end-to-end throughput, latency and CPU of customer.create."""
-    with bench_stack(worker_processes=worker_processes, worker_threads=worker_threads) as stack:
+    threads = worker_processes * worker_threads
+    # One distributor alone may use every worker thread, as an operator sizes the share for a
+    # fleet (BSS_FAIR_SHARE_SLOTS: about the threads of all worker processes), unless set.
+    slots = os.environ.get("BSS_FAIR_SHARE_SLOTS") or str(max(16, threads))
+    with bench_stack(
+        worker_processes=worker_processes,
+        worker_threads=worker_threads,
+        env={"BSS_FAIR_SHARE_SLOTS": slots},
+    ) as stack:
         requests.post(
             f"{stack.sandbox}/_sandbox/latency", json={"seconds": google_latency}, timeout=10
         ).raise_for_status()
-        threads = worker_processes * worker_threads
         bound = threads / (2 * google_latency) if google_latency else None
         click.echo(
             f"throughput: {jobs} customer.create (2 Google calls each) per run, {runs} run(s), "
             f"{concurrency} concurrent clients, {worker_processes} worker process(es) x "
-            f"{worker_threads} threads, Google latency {google_latency * 1000:.0f} ms per call"
+            f"{worker_threads} threads (BSS_FAIR_SHARE_SLOTS={slots}), Google latency "
+            f"{google_latency * 1000:.0f} ms per call"
             + (f"; latency bound {bound:.0f} orders/s" if bound else "")
         )
         measured = []

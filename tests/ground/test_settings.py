@@ -36,3 +36,18 @@ def test_unrelated_environment_variables_do_not_leak_into_settings(monkeypatch):
     s = Settings()
     assert str(s.home) == "var"
     assert s.database_url == "sqlite:///var/bss.db"
+
+
+def test_sqlite_commits_are_not_synced_one_by_one_unless_asked(tmp_path, monkeypatch):
+    from bss.db import get_engine
+    from bss.settings import get_settings
+
+    # PRAGMA synchronous: 1 is NORMAL (the default here), 2 is FULL
+    for wanted, level in (("", 1), ("full", 2)):
+        if wanted:
+            monkeypatch.setenv("BSS_SQLITE_SYNCHRONOUS", wanted)
+        get_settings.cache_clear()
+        engine = get_engine(f"sqlite:///{tmp_path}/{wanted or 'default'}.db")
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == level
+    get_settings.cache_clear()
