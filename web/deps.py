@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app, g, request
-from sqlmodel import Session, select
+from sqlalchemy import Table, bindparam, select, update
+from sqlmodel import Session
 
 from bss.crypto import hash_api_key
 from bss.db import get_engine
@@ -35,20 +36,40 @@ def api_distributor() -> Distributor:
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("Send your API key as `Authorization: Bearer <key>`.")
     session = db()
-    api_key = session.exec(
-        select(ApiKey).where(ApiKey.key_hash == hash_api_key(key.strip()))
-    ).first()
-    if api_key is None or api_key.revoked_at is not None:
+    # Read on every request, not kept in the process: a revoked key stops working at once (a
+    # key kept for a second would save about 0.15 ms of CPU per request).
+    found = (
+        session.connection()
+        .execute(_KEY, {"key_hash": hash_api_key(key.strip())})
+        .mappings()
+        .first()
+    )
+    if found is None or found["key_revoked_at"] is not None:
         raise Unauthorized("This API key is not valid (unknown or revoked).")
-    distributor = session.get(Distributor, api_key.distributor_id)
-    if distributor is None:
-        raise Unauthorized("This API key is not valid.")
     now = utcnow()
+    last_used_at = found["key_last_used_at"]
     # "Last used" is shown to the minute: writing it on every request would make each API call
     # a write transaction of its own (SQLite's one writer at a time, the busiest row on
     # PostgreSQL).
-    if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_PRECISION:
-        api_key.last_used_at = now
-        session.add(api_key)
+    if last_used_at is None or now - last_used_at >= LAST_USED_PRECISION:
+        session.connection().execute(
+            update(API_KEY).where(API_KEY.c.id == found["key_id"]).values(last_used_at=now)
+        )
         session.commit()
-    return distributor
+    # A plain object, not one the session tracks: the request only reads it.
+    return Distributor(**{c.name: found[c.name] for c in DISTRIBUTOR.c})
+
+
+DISTRIBUTOR: Table = Distributor.__table__  # type: ignore[attr-defined]
+API_KEY: Table = ApiKey.__table__  # type: ignore[attr-defined]
+# The key and its distributor in one statement, on the tables (no ORM objects to load).
+_KEY = (
+    select(
+        DISTRIBUTOR,
+        API_KEY.c.id.label("key_id"),
+        API_KEY.c.last_used_at.label("key_last_used_at"),
+        API_KEY.c.revoked_at.label("key_revoked_at"),
+    )
+    .join_from(DISTRIBUTOR, API_KEY, API_KEY.c.distributor_id == DISTRIBUTOR.c.id)
+    .where(API_KEY.c.key_hash == bindparam("key_hash"))
+)

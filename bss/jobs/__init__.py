@@ -24,6 +24,7 @@ from bss.jobs.actions import (
 )
 from bss.jobs.announce import job_event
 from bss.jobs.fairness import fair_share, release, set_max_in_flight, set_weight
+from bss.jobs.intake import Accepted, accept_job
 from bss.jobs.runner import JobRunner
 from bss.jobs.schemas import (
     ErrorResponse,
@@ -52,6 +53,7 @@ from bss.jobs.search import (
 from bss.jobs.sweep import resume_waiting_jobs, sweep, sweep_forever
 
 __all__ = [
+    "Accepted",
     "CANCELLABLE",
     "RETRYABLE",
     "Actor",
@@ -69,6 +71,7 @@ __all__ = [
     "JobTimeline",
     "OperationInfo",
     "OperationList",
+    "accept_job",
     "actions_for",
     "bulk_cancel",
     "bulk_retry",

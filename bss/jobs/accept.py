@@ -67,21 +67,26 @@ def submit_job(
     refused. The caller commits, then sends the message (`dispatch`).
     """
     op_or_none = _operation_or_none(operation)
-    secret_fields = op_or_none.secret_fields if op_or_none else ()
-    body = {
-        "instance": instance_name,
-        "operation": operation,
-        # Secrets are compared separately (decrypted), never hashed: a hash of a short password
-        # next to known fields could be brute-forced.
-        "params": redact(params, secret_fields) if isinstance(params, dict) else params,
-        "external_ref": external_ref,
-    }
-    digest = request_hash(body)
+    digest = request_digest(
+        instance_name=instance_name,
+        operation=operation,
+        params=params,
+        external_ref=external_ref,
+        secret_fields=op_or_none.secret_fields if op_or_none else (),
+    )
     if idempotency_key:
-        existing = _by_idempotency_key(session, distributor.id, idempotency_key)
+        existing = replay_of(
+            session,
+            distributor_id=saved_id(distributor),
+            idempotency_key=idempotency_key,
+            instance_name=instance_name,
+            operation=operation,
+            params=params,
+            external_ref=external_ref,
+            vault=vault,
+        )
         if existing is not None:
-            _same_secrets(session, existing, params, secret_fields, vault)
-            return _replay(existing, digest), False
+            return existing, False
     op = get_operation(operation)
     validated = op.validate(params)
     secrets = {path: value for path in op.secret_fields if (value := secret_at(validated, path))}
@@ -121,6 +126,57 @@ def submit_job(
         session.add(JobSecret(job_id=job.id, name=path, value_enc=vault.encrypt(value)))
     add_event(session, job.id, "state", "Accepted", state=JobState.QUEUED)
     return job, True
+
+
+def request_digest(
+    *,
+    instance_name: str,
+    operation: str,
+    params: Any,
+    external_ref: str | None,
+    secret_fields: Sequence[str],
+) -> str:
+    """The digest of a request, to tell a replay of an Idempotency-Key from another request."""
+    body = {
+        "instance": instance_name,
+        "operation": operation,
+        # Secrets are compared separately (decrypted), never hashed: a hash of a short password
+        # next to known fields could be brute-forced.
+        "params": redact(params, secret_fields)
+        if secret_fields and isinstance(params, dict)
+        else params,
+        "external_ref": external_ref,
+    }
+    return request_hash(body)
+
+
+def replay_of(
+    session: Session,
+    *,
+    distributor_id: int,
+    idempotency_key: str,
+    instance_name: str,
+    operation: str,
+    params: Any,
+    external_ref: str | None,
+    vault: Vault | None,
+) -> Job | None:
+    """The job first accepted with this Idempotency-Key when this request repeats it (None: the
+    key is new); IdempotencyConflict when its body or a secret differs."""
+    existing = _by_idempotency_key(session, distributor_id, idempotency_key)
+    if existing is None:
+        return None
+    op = _operation_or_none(operation)
+    secret_fields = op.secret_fields if op else ()
+    _same_secrets(session, existing, params, secret_fields, vault)
+    digest = request_digest(
+        instance_name=instance_name,
+        operation=operation,
+        params=params,
+        external_ref=external_ref,
+        secret_fields=secret_fields,
+    )
+    return _replay(existing, digest)
 
 
 def _operation_or_none(name: str) -> Operation | None:

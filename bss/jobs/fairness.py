@@ -10,19 +10,23 @@ distributor's weight, at least one, and at most its own `max_in_flight`. Jobs co
 
 Claims are conditional updates (`enqueued_at IS NULL`), so two releasers never send the same job,
 and the in-flight count is read in the same statement as the jobs to release, so they do not
-exceed the share between them either. A release that was lost (a worker died, the broker was
-away) is made up for by the sweep, which releases every distributor that has held jobs.
+exceed the share between them either. A job accepted over the API is written sent or held by
+one INSERT that reads its distributor's load itself (bss.jobs.intake). A release that was lost
+(a worker died, the broker was away) is made up for by the sweep, which releases every
+distributor that has held jobs.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, or_, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, case, func, literal, or_, update
+from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col, select
 
 from bss.db import session_scope
@@ -37,15 +41,54 @@ Send = Callable[[str], None]
 # Jobs claimed at once when a distributor has no limit (BSS_FAIR_SHARE_SLOTS=0, no cap).
 UNLIMITED_BATCH = 500
 MAX_WEIGHT = 1000.0
+# A distributor's terms (weight, cap, instances) are read at most once in this many seconds per
+# process: a change of weight or cap, or a new instance, takes effect within that time (at once
+# in the process that made the change). Accepting an order then reads no Distributor row.
+TERMS_TTL_SECONDS = 2.0
 
-HELD = and_(col(Job.state) == JobState.QUEUED, col(Job.enqueued_at).is_(None))
-# `state IN (...)` first, so that the index on (distributor_id, state, created_at, id) serves.
-# A job waiting for its Google quota keeps its place in flight: releasing another in its stead
-# would only queue more calls on a quota already spent, and its in-thread waits would take the
-# threads that other distributors' jobs need.
-QUEUED_OR_RUNNING = col(Job.state).in_([JobState.QUEUED, JobState.RUNNING, JobState.WAITING_QUOTA])
-SENT_OR_RUNNING = or_(col(Job.state) != JobState.QUEUED, col(Job.enqueued_at).is_not(None))
-IN_FLIGHT = and_(QUEUED_OR_RUNNING, SENT_OR_RUNNING)
+
+@dataclass(frozen=True)
+class Load:
+    """Which of a distributor's jobs are held, and which in flight, as SQL conditions."""
+
+    held: ColumnElement[bool]
+    # `state IN (...)` first, so that the index on (distributor_id, state, created_at, id)
+    # serves. A job waiting for its Google quota keeps its place in flight: releasing another in
+    # its stead would only queue more calls on a quota already spent, and its in-thread waits
+    # would take the threads that other distributors' jobs need.
+    queued_or_running: ColumnElement[bool]
+    sent_or_running: ColumnElement[bool]
+
+    @classmethod
+    def on(
+        cls,
+        state: ColumnElement[str] | Mapped[str],
+        enqueued_at: ColumnElement[datetime | None] | Mapped[datetime | None],
+    ) -> Load:
+        return cls(
+            held=and_(state == JobState.QUEUED, enqueued_at.is_(None)),
+            # Literals, not an expanding list: rendered once with the statement, not per run.
+            queued_or_running=state.in_(
+                [literal(s) for s in (JobState.QUEUED, JobState.RUNNING, JobState.WAITING_QUOTA)]
+            ),
+            sent_or_running=or_(state != JobState.QUEUED, enqueued_at.is_not(None)),
+        )
+
+    @property
+    def in_flight(self) -> ColumnElement[bool]:
+        return and_(self.queued_or_running, self.sent_or_running)
+
+
+_ORM = Load.on(col(Job.state), col(Job.enqueued_at))
+HELD, QUEUED_OR_RUNNING, SENT_OR_RUNNING = _ORM.held, _ORM.queued_or_running, _ORM.sent_or_running
+IN_FLIGHT = _ORM.in_flight
+# The same on the table's own columns, for Core statements (they compile without the ORM).
+JOB: Table = Job.__table__  # type: ignore[attr-defined]
+ROWS = Load.on(JOB.c.state, JOB.c.enqueued_at)
+# Whether the distributor has a held job: one probe of the index (the commonest answer is no).
+_ANY_HELD = (
+    select(JOB.c.id).where(JOB.c.distributor_id == bindparam("distributor_id"), ROWS.held).limit(1)
+)
 
 
 def fair_share(slots: int, weight: float, max_in_flight: int | None) -> int | None:
@@ -81,6 +124,33 @@ def terms_of(session: Session, settings: Settings, distributor_id: int) -> Terms
     return Terms(fair_share(settings.fair_share_slots, weight, cap), count)
 
 
+_terms: dict[tuple[str, int, int], tuple[float, Terms]] = {}
+
+
+def current_terms(session: Session, settings: Settings, distributor_id: int) -> Terms:
+    """`terms_of`, read again at most every TERMS_TTL_SECONDS in this process."""
+    key = (settings.database_url, settings.fair_share_slots, distributor_id)
+    now = time.monotonic()
+    known = _terms.get(key)
+    if known is not None and known[0] > now:
+        return known[1]
+    terms = terms_of(session, settings, distributor_id)
+    _terms[key] = (now + TERMS_TTL_SECONDS, terms)
+    return terms
+
+
+def forget_terms(distributor_id: int | None) -> None:
+    """Read the distributor's terms afresh next time in this process (they were just changed)."""
+    for key in [k for k in _terms if k[2] == distributor_id]:
+        _terms.pop(key, None)
+
+
+def has_held(session: Session, distributor_id: int) -> bool:
+    """Whether the distributor has jobs held back (one indexed probe)."""
+    found = session.connection().execute(_ANY_HELD, {"distributor_id": distributor_id})
+    return found.first() is not None
+
+
 def load(session: Session, distributor_id: int) -> tuple[int, int]:
     """The distributor's jobs in flight (sent to the workers and not ended) and held back."""
     in_flight = func.coalesce(func.sum(case((SENT_OR_RUNNING, 1), else_=0)), 0)
@@ -98,7 +168,7 @@ def admit(session: Session, settings: Settings, job: Job, send: Send) -> bool:
 
     False when the broker could not be reached: the job stays held and the sweep sends it.
     """
-    terms = terms_of(session, settings, job.distributor_id)
+    terms = current_terms(session, settings, job.distributor_id)
     busy, held = load(session, job.distributor_id)
     claimed: list[str] = []
     claimed_at = utcnow()
@@ -106,9 +176,9 @@ def admit(session: Session, settings: Settings, job: Job, send: Send) -> bool:
         turns, busy = _next_turns(session, job.distributor_id, terms)
         claimed = _claim(session, turns, claimed_at)
     if job.id not in claimed:
-        _hold(session, job, terms.share, busy=busy, earlier=max(held - 1, 0))
+        hold(session, job.id, terms.share, busy=busy, earlier=max(held - 1, 0))
     session.commit()
-    sent = _send(session, claimed, claimed_at, send)
+    sent = deliver(session, claimed, claimed_at, send)
     return job.id in sent or job.id not in claimed
 
 
@@ -126,7 +196,9 @@ def claim_turns(
     """Claim the distributor's held jobs that fit in its share now (oldest first, in turn
     across its instances), in the caller's transaction; `note` goes on each one's timeline.
     Send them with `send_claimed` once that transaction has committed."""
-    terms = terms_of(session, settings, distributor_id)
+    if not has_held(session, distributor_id):  # the usual case: nothing to claim
+        return Claimed([], utcnow())
+    terms = current_terms(session, settings, distributor_id)
     turns, _busy = _next_turns(session, distributor_id, terms)
     claimed_at = utcnow()
     claimed = _claim(session, turns, claimed_at)
@@ -142,7 +214,7 @@ def send_claimed(settings: Settings, claimed: Claimed, send: Send) -> list[str]:
     if not claimed.ids:
         return []
     with session_scope(settings.database_url) as s:
-        return _send(s, claimed.ids, claimed.at, send)
+        return deliver(s, claimed.ids, claimed.at, send)
 
 
 def release(
@@ -171,6 +243,7 @@ def set_weight(session: Session, distributor: Distributor, weight: float) -> Non
         )
     distributor.weight = weight
     session.add(distributor)
+    forget_terms(distributor.id)
 
 
 def set_max_in_flight(session: Session, distributor: Distributor, most: int | None) -> None:
@@ -183,6 +256,7 @@ def set_max_in_flight(session: Session, distributor: Distributor, most: int | No
         )
     distributor.max_in_flight = most
     session.add(distributor)
+    forget_terms(distributor.id)
 
 
 def _next_turns(session: Session, distributor_id: int, terms: Terms) -> tuple[list[str], int]:
@@ -224,6 +298,13 @@ def _next_turns(session: Session, distributor_id: int, terms: Terms) -> tuple[li
     return [r[0] for r in rows[:room]], in_flight_now
 
 
+def claim_held(session: Session, distributor_id: int, terms: Terms, at: datetime) -> list[str]:
+    """Claim the distributor's held jobs that fit in its share now, in turn, as releasers do (in
+    the caller's transaction); the ids claimed, to `deliver` after commit."""
+    turns, _busy = _next_turns(session, distributor_id, terms)
+    return _claim(session, turns, at)
+
+
 def _claim(session: Session, ids: Sequence[str], at: datetime) -> list[str]:
     """Mark these held jobs sent; only those still held (another releaser may have won)."""
     if not ids:
@@ -238,22 +319,29 @@ def _claim(session: Session, ids: Sequence[str], at: datetime) -> list[str]:
     return [i for i in ids if i in claimed]  # in their turn's order
 
 
-def _hold(session: Session, job: Job, share: int | None, *, busy: int, earlier: int) -> None:
-    """Keep the job back, saying why in words (once, when it is accepted)."""
+def hold_reason(share: int | None, *, busy: int, earlier: int) -> str:
+    """Why a newly accepted job is held, in words: `earlier` held jobs of its distributor go
+    before it, or its `busy` jobs in flight fill its share."""
     pace = f"; it runs {share} at a time." if share is not None else "."
     if earlier:
         jobs = "job" if earlier == 1 else "jobs"
-        why = f"Queued behind {earlier:,} earlier {jobs} of this distributor{pace}"
-    else:
-        jobs = "job" if busy == 1 else "jobs"
-        why = f"Queued until one of this distributor's {busy} {jobs} in progress ends{pace}"
-    done = session.exec(update(Job).where(col(Job.id) == job.id, HELD).values(wait_reason=why))
+        return f"Queued behind {earlier:,} earlier {jobs} of this distributor{pace}"
+    jobs = "job" if busy == 1 else "jobs"
+    return f"Queued until one of this distributor's {busy} {jobs} in progress ends{pace}"
+
+
+def hold(session: Session, job_id: str, share: int | None, *, busy: int, earlier: int) -> str:
+    """Keep the job back, saying why in words (once, when it is accepted); the reason."""
+    why = hold_reason(share, busy=busy, earlier=earlier)
+    done = session.exec(update(Job).where(col(Job.id) == job_id, HELD).values(wait_reason=why))
     if done.rowcount:
-        add_event(session, job.id, "state", why, state=JobState.QUEUED, held=True)
+        add_event(session, job_id, "state", why, state=JobState.QUEUED, held=True)
+    return why
 
 
-def _send(session: Session, ids: list[str], claimed_at: datetime, send: Send) -> list[str]:
-    """Send the claimed jobs (after commit); if the broker fails, the rest go back to held."""
+def deliver(session: Session, ids: list[str], claimed_at: datetime, send: Send) -> list[str]:
+    """Send the claimed jobs (after commit); if the broker fails, the rest go back to held (and
+    this commits). The ids sent."""
     for n, job_id in enumerate(ids):
         try:
             send(job_id)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from bss.models import Job, JobState, iso
 from bss.operations import OPERATIONS, shown_steps
+
+if TYPE_CHECKING:
+    from bss.jobs.intake import NewJob
 
 
 def job_create_schemas() -> dict[str, dict[str, Any]]:
@@ -68,7 +71,29 @@ class JobCreate(BaseModel):
     )
 
 
-class IdempotencyHeader(BaseModel):
+_PLAIN_SCHEMAS: dict[type[BaseModel], dict[str, Any]] = {}
+
+
+class SchemaOnce(BaseModel):
+    """A header or query model whose plain JSON schema is built once.
+
+    flask-openapi3 reads a header or query model's JSON schema (without arguments) on every
+    request, to find its fields' types, and pydantic builds it anew each time. That call is
+    answered from the schema built the first time (readers must not change it); a call with
+    arguments, as for the OpenAPI document, is pydantic's own.
+    """
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if args or kwargs:
+            return super().model_json_schema(*args, **kwargs)
+        schema = _PLAIN_SCHEMAS.get(cls)
+        if schema is None:
+            schema = _PLAIN_SCHEMAS[cls] = super().model_json_schema()
+        return schema
+
+
+class IdempotencyHeader(SchemaOnce):
     idempotency_key: str | None = Field(
         default=None,
         alias="Idempotency-Key",
@@ -129,7 +154,7 @@ class JobPublic(BaseModel):
     notice: str | None = None
 
     @classmethod
-    def of(cls, job: Job, *, instance_name: str, url: str) -> JobPublic:
+    def of(cls, job: Job | NewJob, *, instance_name: str, url: str) -> JobPublic:
         error = None
         if job.error:
             error = JobError(**{k: v for k, v in job.error.items() if k in JobError.model_fields})
@@ -195,7 +220,7 @@ def _rfc3339(value: Any) -> Any:
 TimeFilter = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 
-class JobListQuery(BaseModel):
+class JobListQuery(SchemaOnce):
     """Filters and paging of GET /jobs (newest first; follow `next_cursor` for more)."""
 
     model_config = ConfigDict(extra="forbid")

@@ -1,7 +1,7 @@
 """Database models. Every table is created by the Alembic migrations, never by create_all."""
 
 from bss.models.audit import AuditEntry
-from bss.models.base import iso, saved_id, utcnow
+from bss.models.base import iso, new_id, saved_id, utcnow
 from bss.models.events import (
     DesiredSubscription,
     Drift,
@@ -11,7 +11,7 @@ from bss.models.events import (
 )
 from bss.models.instance import Instance, InstanceMode, InstanceStatus
 from bss.models.instance_health import InstanceHealth
-from bss.models.job import Job, JobEvent, JobState, add_event
+from bss.models.job import Job, JobEvent, JobState, add_event, customer_domain_of
 from bss.models.job_secret import JobSecret
 from bss.models.mail import (
     Alert,
@@ -63,7 +63,9 @@ __all__ = [
     "UserSession",
     "WebhookDelivery",
     "add_event",
+    "customer_domain_of",
     "iso",
+    "new_id",
     "saved_id",
     "utcnow",
 ]

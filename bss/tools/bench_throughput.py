@@ -71,6 +71,8 @@ def _one_run(stack: Stack, *, jobs: int, concurrency: int) -> Run:
     headers = {"Authorization": f"Bearer {stack.api_key}"}
     tag = uuid.uuid4().hex[:6]
     http = requests.Session()
+    # A kept connection per client (requests keeps 10 by default: more clients would reconnect)
+    http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=concurrency))
     latencies: list[float] = []
 
     def submit(n: int) -> str:

@@ -66,34 +66,34 @@ def create_job(body: JobCreate, header: IdempotencyHeader):
     `params` is validated against the operation's own model (GET /operations names it); every
     bad field is listed, and nothing is written or enqueued for a refused request.
     """
-    distributor = g.distributor
-    session = db()
-    job, created = jobs.submit_job(
-        session,
-        distributor=distributor,
+    settings = current_app.config["BSS_SETTINGS"]
+    # Sent now, or held while the distributor has its share of the workers (wait_reason says so)
+    accepted = jobs.accept_job(
+        db(),
+        settings,
+        distributor_id=g.distributor.id,
         instance_name=body.instance,
         operation=body.operation,
         params=body.params,
         external_ref=body.external_ref,
         idempotency_key=header.idempotency_key,
         vault=current_app.extensions["bss.vault"],
+        send=current_app.extensions["bss.send"],
     )
-    session.commit()
-    settings = current_app.config["BSS_SETTINGS"]
-    send = current_app.extensions["bss.send"]
-    # Sent now, or held while the distributor has its share of the workers (wait_reason says so)
-    sent = not created or jobs.dispatch(session, job, send, settings=settings)
-    body = _public(job)
-    if not sent:
+    job = accepted.job
+    url = url_for("api.get_job", job_id=job.id, _external=True)
+    # The instance is the one named (a replay's body is the first one's, instance included)
+    answer = JobPublic.of(job, instance_name=body.instance, url=url).model_dump(mode="json")
+    if accepted.broker_away:
         wait = round(settings.resend_after_seconds + settings.sweep_interval_seconds)
-        body["notice"] = (
+        answer["notice"] = (
             "Accepted and recorded, but the job queue is unreachable right now: the job will be "
             f"handed to a worker within about {wait} s of the queue answering again. "
             "Do not submit it again."
         )
     return (
-        body,
-        202 if created else 200,
+        answer,
+        202 if accepted.created else 200,
         {"Location": url_for("api.get_job", job_id=job.id)},
     )
 

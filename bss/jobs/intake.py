@@ -1,0 +1,256 @@
+"""Accepting an order over the billing API in one transaction: validate, then one INSERT writes the
+job (its unique Idempotency-Key with it) already sent or held by its distributor's share, its
+first timeline line goes in the same transaction, one commit, then one broker send.
+
+The INSERT decides sent or held itself, from the distributor's jobs in flight and held as it
+writes (on SQLite the request holds the write lock from before it to the commit, taken as in
+bss.jobs.write_lock), so a job that ends meanwhile cannot leave the new one held with a free
+slot. The uncommon turns take the slower paths of bss.jobs.accept and bss.jobs.fairness: an older
+held job goes first when there is room (claimed as releasers do), a repeated Idempotency-Key is
+answered from the first job, a broker away leaves the job held for the sweep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, and_, bindparam, case, exists, func, insert, null
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from bss.crypto import Vault
+from bss.errors import ConfigurationError, NotFound, ValidationFailed
+from bss.jobs.accept import redact, replay_of, request_digest, secret_at
+from bss.jobs.fairness import (
+    JOB,
+    ROWS,
+    Send,
+    claim_held,
+    current_terms,
+    deliver,
+    hold,
+    hold_reason,
+    load,
+)
+from bss.jobs.write_lock import lock_for_writing
+from bss.models import (
+    Instance,
+    Job,
+    JobEvent,
+    JobSecret,
+    JobState,
+    customer_domain_of,
+    new_id,
+    utcnow,
+)
+from bss.operations import get_operation
+from bss.settings import Settings
+
+EVENT: Table = JobEvent.__table__  # type: ignore[attr-defined]
+SECRET: Table = JobSecret.__table__  # type: ignore[attr-defined]
+INSTANCE: Table = Instance.__table__  # type: ignore[attr-defined]
+
+_OF_DISTRIBUTOR = JOB.c.distributor_id == bindparam("distributor")
+# The instance named in the order, and the distributor's jobs in flight and queued or running.
+_BEFORE = (
+    select(
+        select(INSTANCE.c.id)
+        .where(
+            INSTANCE.c.distributor_id == bindparam("distributor"),
+            INSTANCE.c.name == bindparam("instance"),
+        )
+        .scalar_subquery()
+        .label("instance_id"),
+        func.coalesce(func.sum(case((ROWS.sent_or_running, 1), else_=0)), 0).label("busy"),
+        func.count().label("queued_or_running"),
+    )
+    .select_from(JOB)
+    .where(_OF_DISTRIBUTOR, ROWS.queued_or_running)
+)
+
+
+def _insert(limited: bool) -> Any:
+    """The job's INSERT: sent (enqueued_at now) when nothing of its distributor is held and its
+    jobs in flight leave room, read by the statement itself; else held with the reason given."""
+    goes = ~exists().where(_OF_DISTRIBUTOR, ROWS.held)
+    if limited:
+        in_flight = select(func.count()).select_from(JOB).where(_OF_DISTRIBUTOR, ROWS.in_flight)
+        goes = and_(goes, in_flight.scalar_subquery() < bindparam("share"))
+    now = bindparam("now", type_=JOB.c.enqueued_at.type)
+    reason = bindparam("reason", type_=JOB.c.wait_reason.type)
+    return (
+        insert(JOB)
+        .values(
+            enqueued_at=case((goes, now), else_=null()),
+            wait_reason=case((goes, null()), else_=reason),
+        )
+        .returning(JOB.c.enqueued_at)
+    )
+
+
+_INSERT_WITHIN_SHARE = _insert(limited=True)
+_INSERT_UNLIMITED = _insert(limited=False)
+_INSERT_LINES = insert(EVENT)
+_INSERT_SECRETS = insert(SECRET)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job as this request wrote it, for the answer (an ORM object costs more to make)."""
+
+    id: str
+    operation: str
+    params: dict[str, Any]
+    external_ref: str | None
+    created_at: datetime
+    wait_reason: str | None
+    state: str = JobState.QUEUED
+    attempts: int = 0
+    checkpoint: dict[str, Any] = field(default_factory=dict)
+    next_attempt_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    waiting_for: str | None = None
+    progress: dict[str, Any] | None = None
+
+    @property
+    def updated_at(self) -> datetime:
+        return self.created_at
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What became of an order: its job (for a replay, the first one), whether this request
+    created it, and whether the broker could not be reached (the sweep sends the job later)."""
+
+    job: Job | NewJob
+    created: bool
+    broker_away: bool = False
+
+
+def accept_job(
+    session: Session,
+    settings: Settings,
+    *,
+    distributor_id: int,
+    instance_name: str,
+    operation: str,
+    params: dict[str, Any],
+    send: Send,
+    external_ref: str | None = None,
+    idempotency_key: str | None = None,
+    vault: Vault | None = None,
+) -> Accepted:
+    """Validate and record an order, sent to the workers at once while its distributor has room,
+    else held saying why; commits, then sends. The same Idempotency-Key with the same body
+    returns the first job; with another body it is refused (IdempotencyConflict)."""
+
+    def replay() -> Job | None:
+        if not idempotency_key:
+            return None
+        return replay_of(
+            session,
+            distributor_id=distributor_id,
+            idempotency_key=idempotency_key,
+            instance_name=instance_name,
+            operation=operation,
+            params=params,
+            external_ref=external_ref,
+            vault=vault,
+        )
+
+    try:
+        op = get_operation(operation)
+        validated = op.validate(params)
+        secrets = {p: value for p in op.secret_fields if (value := secret_at(validated, p))}
+        if secrets and vault is None:
+            raise ConfigurationError("A job with secrets needs the vault to encrypt them.")
+        terms = current_terms(session, settings, distributor_id)
+        conn = session.connection()
+        before = conn.execute(_BEFORE, {"distributor": distributor_id, "instance": instance_name})
+        instance_id, busy, queued_or_running = before.one()
+        if instance_id is None:
+            raise NotFound(
+                f"No instance named {instance_name!r}.",
+                details=[{"field": "instance", "problem": "no such instance"}],
+            )
+    except (ValidationFailed, NotFound, ConfigurationError):
+        first = replay()  # a repeated key answers as it did, whatever this body is
+        if first is not None:
+            return Accepted(first, created=False)
+        raise
+    held = queued_or_running - busy
+    room = terms.share is None or busy < terms.share
+    # Said when the job is held for want of room; with room, only older held jobs can hold it
+    # back, and it is claimed in turn with them below.
+    reason = None if room else hold_reason(terms.share, busy=busy, earlier=held)
+    now = utcnow()
+    dumped = validated.model_dump(mode="json", exclude_none=True)
+    stored = redact(dumped, op.secret_fields) if op.secret_fields else dumped
+    row: dict[str, Any] = {
+        "id": new_id("job"),
+        "distributor_id": distributor_id,
+        "instance_id": instance_id,
+        "operation": op.name,
+        "params": stored,
+        "external_ref": external_ref,
+        "customer_domain": customer_domain_of(stored),
+        "idempotency_key": idempotency_key,
+        "request_hash": request_digest(
+            instance_name=instance_name,
+            operation=operation,
+            params=params,
+            external_ref=external_ref,
+            secret_fields=op.secret_fields,
+        ),
+        "state": JobState.QUEUED,
+        "attempts": 0,
+        "checkpoint": {},
+        "created_at": now,
+        "updated_at": now,
+    }
+    statement = _INSERT_UNLIMITED if terms.share is None else _INSERT_WITHIN_SHARE
+    knobs = {"distributor": distributor_id, "share": terms.share, "now": now, "reason": reason}
+    # Everything written is made before the write lock is taken, so that it is held briefly.
+    job_id: str = row["id"]
+    accepted = _line(job_id, now, "Accepted", state=JobState.QUEUED)
+    held_line = _line(job_id, now, reason, state=JobState.QUEUED, held=True) if reason else None
+    kept = [
+        {"job_id": job_id, "name": path, "value_enc": vault.encrypt(value), "reveal": False}
+        | {"created_at": now}
+        for path, value in secrets.items()
+        if vault is not None
+    ]
+    lock_for_writing(conn)  # from here to the commit, SQLite's one writer is this request
+    try:
+        enqueued_at = conn.execute(statement, {**row, **knobs}).scalar_one()
+    except IntegrityError:
+        # The key was used before (or by a request at the same moment): answer as its replay.
+        session.rollback()
+        first = replay()
+        if first is None:
+            raise
+        return Accepted(first, created=False)
+    sent = enqueued_at is not None
+    conn.execute(_INSERT_LINES, [accepted, held_line] if held_line and not sent else [accepted])
+    if kept:
+        conn.execute(_INSERT_SECRETS, kept)
+    claimed, wait_reason = ([job_id], None) if sent else ([], reason)
+    if not sent and reason is None:  # room, but older held jobs go first: claimed in turn
+        claimed = claim_held(session, distributor_id, terms, now)
+        if job_id not in claimed:
+            busy, held = load(session, distributor_id)
+            wait_reason = hold(session, job_id, terms.share, busy=busy, earlier=max(held - 1, 0))
+    session.commit()
+    delivered = deliver(session, claimed, now, send) if claimed else []
+    job = NewJob(job_id, op.name, stored, external_ref, now, wait_reason)
+    return Accepted(job, created=True, broker_away=job_id in claimed and job_id not in delivered)
+
+
+def _line(job_id: str, at: datetime, message: str, **data: Any) -> dict[str, Any]:
+    """A timeline line's row (as bss.models.add_event writes it)."""
+    return {"job_id": job_id, "at": at, "kind": "state", "message": message, "data": data}
