@@ -259,38 +259,53 @@ def set_max_in_flight(session: Session, distributor: Distributor, most: int | No
     forget_terms(distributor.id)
 
 
+# A distributor's jobs in flight, and its held jobs in their turn's order with that count (one
+# statement, so that releasers at the same moment see one state); built once, run per release.
+_BUSY = (
+    select(func.count())
+    .select_from(JOB)
+    .where(JOB.c.distributor_id == bindparam("distributor_id"), ROWS.in_flight)
+    .scalar_subquery()
+)
+# One instance: its oldest first (the index gives them in order).
+_OLDEST_HELD = (
+    select(JOB.c.id, _BUSY)
+    .where(JOB.c.distributor_id == bindparam("distributor_id"), ROWS.held)
+    .order_by(JOB.c.created_at, JOB.c.id)
+    .limit(bindparam("most"))
+)
+# Several: each instance's oldest, then each one's second oldest, ...
+_IN_TURN = (
+    select(
+        JOB.c.id.label("id"),
+        JOB.c.created_at.label("created_at"),
+        func.row_number()
+        .over(partition_by=JOB.c.instance_id, order_by=(JOB.c.created_at, JOB.c.id))
+        .label("turn"),
+    )
+    .where(JOB.c.distributor_id == bindparam("distributor_id"), ROWS.held)
+    .subquery()
+)
+_HELD_IN_TURN = (
+    select(_IN_TURN.c.id, _BUSY)
+    .order_by(_IN_TURN.c.turn, _IN_TURN.c.created_at, _IN_TURN.c.id)
+    .limit(bindparam("most"))
+)
+# Mark held jobs sent; only those still held (another releaser may have won).
+_CLAIM = (
+    update(JOB)
+    .where(JOB.c.id.in_(bindparam("ids", expanding=True)), ROWS.held)
+    .values(enqueued_at=bindparam("at"), wait_reason=None)
+    .returning(JOB.c.id)
+)
+
+
 def _next_turns(session: Session, distributor_id: int, terms: Terms) -> tuple[list[str], int]:
     """The held jobs to send now (oldest first, in turn across instances) and the jobs in flight,
     read in one statement so that releasers at the same moment see one state."""
-    busy = (
-        select(func.count())
-        .select_from(Job)
-        .where(Job.distributor_id == distributor_id, IN_FLIGHT)
-        .scalar_subquery()
-    )
-    limit = terms.share if terms.share is not None else UNLIMITED_BATCH
-    if terms.instances <= 1:  # one instance: its oldest first (the index gives them in order)
-        query = (
-            select(col(Job.id), busy)
-            .where(Job.distributor_id == distributor_id, HELD)
-            .order_by(col(Job.created_at), col(Job.id))
-        )
-    else:  # each instance's oldest, then each one's second oldest, ...
-        held = (
-            select(
-                col(Job.id).label("id"),
-                col(Job.created_at).label("created_at"),
-                func.row_number()
-                .over(
-                    partition_by=col(Job.instance_id), order_by=(col(Job.created_at), col(Job.id))
-                )
-                .label("turn"),
-            )
-            .where(Job.distributor_id == distributor_id, HELD)
-            .subquery()
-        )
-        query = select(held.c.id, busy).order_by(held.c.turn, held.c.created_at, held.c.id)
-    rows = session.exec(query.limit(limit)).all()
+    most = terms.share if terms.share is not None else UNLIMITED_BATCH
+    query = _OLDEST_HELD if terms.instances <= 1 else _HELD_IN_TURN
+    rows = session.execute(query, {"distributor_id": distributor_id, "most": most}).all()
     if not rows:
         return [], 0
     in_flight_now = rows[0][1]
@@ -309,13 +324,7 @@ def _claim(session: Session, ids: Sequence[str], at: datetime) -> list[str]:
     """Mark these held jobs sent; only those still held (another releaser may have won)."""
     if not ids:
         return []
-    done = session.exec(
-        update(Job)
-        .where(col(Job.id).in_(list(ids)), HELD)
-        .values(enqueued_at=at, wait_reason=None)
-        .returning(col(Job.id))
-    )
-    claimed = set(done.scalars().all())
+    claimed = set(session.execute(_CLAIM, {"ids": list(ids), "at": at}).scalars())
     return [i for i in ids if i in claimed]  # in their turn's order
 
 
