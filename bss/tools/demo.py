@@ -320,12 +320,10 @@ def start_services(
         "web",
         "-m",
         "gunicorn",
+        "-c",
+        "python:web.gunicorn_config",  # a process per core, 4 threads each
         "--bind",
         f"127.0.0.1:{port}",
-        "--workers",
-        "2",
-        "--threads",
-        "4",
         "web.wsgi:app",
     )
     sup.python(
