@@ -133,7 +133,9 @@ def test_a_repeated_key_returns_the_first_job_and_another_body_is_refused(settin
     with pytest.raises(IdempotencyConflict):
         accept(settings, tenant, params, idempotency_key="order-1", instance_name="nope")
     with session_scope(settings.database_url) as s:
-        mine = s.exec(select(Job).where(Job.idempotency_key == "order-1")).all()
+        mine = s.exec(
+            select(Job).where(Job.distributor_id == tenant.id, Job.idempotency_key == "order-1")
+        ).all()
         assert len(mine) == 1
         assert len(timeline(settings, first.job.id)) == 1
 
