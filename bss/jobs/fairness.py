@@ -81,7 +81,6 @@ class Load:
 
 _ORM = Load.on(col(Job.state), col(Job.enqueued_at))
 HELD, QUEUED_OR_RUNNING, SENT_OR_RUNNING = _ORM.held, _ORM.queued_or_running, _ORM.sent_or_running
-IN_FLIGHT = _ORM.in_flight
 # The same on the table's own columns, for Core statements (they compile without the ORM).
 JOB: Table = Job.__table__  # type: ignore[attr-defined]
 ROWS = Load.on(JOB.c.state, JOB.c.enqueued_at)
