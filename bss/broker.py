@@ -184,4 +184,6 @@ def _enqueue(broker: dramatiq.Broker, message: dramatiq.Message, delay_ms: int |
             delay_ms // 1000,
         )
         return
-    broker.enqueue(message, delay=delay_ms)
+    # A delay of 0 is "now": Dramatiq sends any delay, even 0, through the delay queue, a second
+    # enqueue, fetch and ack on the broker for nothing.
+    broker.enqueue(message, delay=delay_ms or None)

@@ -210,10 +210,11 @@ def claim_turns(
 def send_claimed(settings: Settings, claimed: Claimed, send: Send) -> list[str]:
     """Send what `claim_turns` claimed (committed); those the broker did not take go back to
     held for the sweep. The ids sent."""
-    if not claimed.ids:
-        return []
-    with session_scope(settings.database_url) as s:
-        return deliver(s, claimed.ids, claimed.at, send)
+    sent, unsent = _send_each(claimed.ids, send)
+    if unsent:  # a session only when the broker failed
+        with session_scope(settings.database_url) as s:
+            _put_back(s, unsent, claimed.at)
+    return sent
 
 
 def release(
@@ -350,20 +351,32 @@ def hold(session: Session, job_id: str, share: int | None, *, busy: int, earlier
 def deliver(session: Session, ids: list[str], claimed_at: datetime, send: Send) -> list[str]:
     """Send the claimed jobs (after commit); if the broker fails, the rest go back to held (and
     this commits). The ids sent."""
+    sent, unsent = _send_each(ids, send)
+    if unsent:
+        _put_back(session, unsent, claimed_at)
+        session.commit()
+    return sent
+
+
+def _send_each(ids: list[str], send: Send) -> tuple[list[str], list[str]]:
+    """Send the jobs in order until the broker fails: (sent, not sent)."""
     for n, job_id in enumerate(ids):
         try:
             send(job_id)
         except Exception as exc:  # noqa: BLE001 - any broker failure: the sweep sends them later
             log.warning("%d job(s) not sent (%s); they stay held for the sweep", len(ids) - n, exc)
-            session.execute(
-                update(Job)
-                .where(
-                    col(Job.id).in_(ids[n:]),
-                    col(Job.state) == JobState.QUEUED,
-                    col(Job.enqueued_at) == claimed_at,
-                )
-                .values(enqueued_at=None)
-            )
-            session.commit()
-            return ids[:n]
-    return ids
+            return ids[:n], ids[n:]
+    return ids, []
+
+
+def _put_back(session: Session, ids: list[str], claimed_at: datetime) -> None:
+    """Claimed jobs the broker did not take: held again (those no one touched since)."""
+    session.execute(
+        update(Job)
+        .where(
+            col(Job.id).in_(ids),
+            col(Job.state) == JobState.QUEUED,
+            col(Job.enqueued_at) == claimed_at,
+        )
+        .values(enqueued_at=None)
+    )

@@ -16,12 +16,13 @@ from typing import Any, ClassVar
 from sqlalchemy import Table, bindparam, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Row
 
-from bss.models import Distributor, Job, JobEvent, JobSecret, JobState, utcnow
+from bss.models import Distributor, Instance, Job, JobEvent, JobSecret, JobState, utcnow
 
 JOB: Table = Job.__table__  # type: ignore[attr-defined]
 EVENT: Table = JobEvent.__table__  # type: ignore[attr-defined]
 SECRET: Table = JobSecret.__table__  # type: ignore[attr-defined]
 DISTRIBUTOR: Table = Distributor.__table__  # type: ignore[attr-defined]
+INSTANCE: Table = Instance.__table__  # type: ignore[attr-defined]
 
 FINAL = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 RUNNABLE = (JobState.QUEUED, JobState.RETRYING, JobState.WAITING, JobState.WAITING_QUOTA)
@@ -59,11 +60,24 @@ _LEASED = tuple(JOB.c[name] for name in LeasedJob.COLUMNS)
 _THIS_JOB = JOB.c.id == bindparam("job_id")
 _HELD_BY_US = (JOB.c.lease_owner == bindparam("worker")) & (JOB.c.state == JobState.RUNNING)
 
+# The instance's columns that running a job reads (its status; the gateway's credentials and
+# quota pacer): read with the lease's look, so that a process can keep the instance it loaded
+# for as long as they stay the same (bss.jobs.runner).
+INSTANCE_SEEN = (
+    *("status", "name", "mode", "client_id", "client_secret_enc", "refresh_token_enc"),
+    *("service_account_key_enc", "delegated_admin", "granted_scopes", "quotas"),
+)
+
 # What the lease looks at before it takes the job.
-LOOK = select(
-    *(JOB.c[name] for name in ("id", "state", "attempts", "instance_id", "customer_domain")),
-    JOB.c.created_at,
-).where(_THIS_JOB)
+LOOK = (
+    select(
+        *(JOB.c[name] for name in ("id", "state", "attempts", "instance_id", "customer_domain")),
+        JOB.c.created_at,
+        *(INSTANCE.c[name] for name in INSTANCE_SEEN),
+    )
+    .select_from(JOB.join(INSTANCE, INSTANCE.c.id == JOB.c.instance_id))
+    .where(_THIS_JOB)
+)
 
 # The last state or resume line of a job: did its last run end by being set aside?
 LAST_TURN = (

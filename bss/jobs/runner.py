@@ -27,6 +27,7 @@ from bss.jobs.outcomes import JobOutcomes, Notify, Resend, SliceOver
 from bss.jobs.rows import (
     CHECKPOINT,
     CHECKPOINT_PROGRESS,
+    INSTANCE_SEEN,
     LAST_TURN,
     LEASE,
     LOOK,
@@ -59,6 +60,30 @@ def _set_aside_last(s: Any, job_id: str) -> bool:
     return bool(last and last.data.get("set_aside"))
 
 
+class InstancesSeen:
+    """The instances this process loaded to run jobs, each kept for as long as the columns a
+    run reads of it (rows.INSTANCE_SEEN, read by every lease's look) stay the same: then the
+    lease does not load it again. Shared by the process's threads, which only read them."""
+
+    MOST = 1000
+
+    def __init__(self) -> None:
+        self._kept: dict[int, tuple[tuple[Any, ...], Instance]] = {}
+
+    def get(self, s: Any, look: Any) -> Instance:
+        seen = tuple(getattr(look, name) for name in INSTANCE_SEEN)
+        kept = self._kept.get(look.instance_id)
+        if kept is not None and kept[0] == seen:
+            return kept[1]
+        instance = s.get(Instance, look.instance_id, populate_existing=True)
+        assert instance is not None
+        s.expunge(instance)  # read outside the session, by any thread
+        if len(self._kept) >= self.MOST:
+            self._kept.clear()
+        self._kept[look.instance_id] = (seen, instance)
+        return instance
+
+
 class JobRunner(JobOutcomes):
     """Runs jobs by id; safe to call twice for the same job at once (the lease decides)."""
 
@@ -85,6 +110,7 @@ class JobRunner(JobOutcomes):
         # The timeline lines of the attempt this thread runs, not yet written (see
         # JobOutcomes._write_pending)
         self._timeline = threading.local()
+        self._instances = InstancesSeen()
 
     def run(self, job_id: str, *, worker: str) -> str | None:
         """Run job `job_id` if it is due, not leased and not behind another job on the same
@@ -179,8 +205,7 @@ class JobRunner(JobOutcomes):
             if taken is None:
                 return None
             job = LeasedJob.of(taken)
-            instance = s.get(Instance, job.instance_id)
-            assert instance is not None
+            instance = self._instances.get(s, look)
             verb = "resumed" if resumed else "started"
             line = f"Attempt {job.attempts} {verb} by {worker}"
             data = {"state": JobState.RUNNING, "attempt": job.attempts}

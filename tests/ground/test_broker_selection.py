@@ -130,3 +130,12 @@ def test_a_delay_longer_than_rabbitmq_holds_a_message_is_left_to_the_sweep():
     send_job(broker, "job_now")
     # Then the near ones are sent; the late ones wait in the database for the sweep
     assert broker.sent == [("job_soon", 5_000), ("job_now", None)]
+
+
+def test_a_job_due_now_goes_straight_to_its_queue_not_through_the_delay_queue():
+    # Dramatiq sends any delay, even 0, through the delay queue: a second enqueue, fetch and
+    # acknowledgement on the broker, and a worker's consumer to pass it on.
+    broker = Recorded()
+    send_job(broker, "job_now", delay_ms=0)
+    send_job(broker, "job_later", delay_ms=250)
+    assert broker.sent == [("job_now", None), ("job_later", 250)]

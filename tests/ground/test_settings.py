@@ -50,4 +50,7 @@ def test_sqlite_commits_are_not_synced_one_by_one_unless_asked(tmp_path, monkeyp
         engine = get_engine(f"sqlite:///{tmp_path}/{wanted or 'default'}.db")
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == level
+            # Sorts in memory (2), not in temporary files; the file read through a memory map
+            assert conn.exec_driver_sql("PRAGMA temp_store").scalar() == 2
+            assert conn.exec_driver_sql("PRAGMA mmap_size").scalar() > 0
     get_settings.cache_clear()

@@ -213,6 +213,26 @@ def test_a_release_sends_the_oldest_held_jobs_that_fit_the_share(settings, tenan
     assert sent == ids
 
 
+def test_jobs_a_release_could_not_send_are_held_again_for_the_sweep(settings, tenant):
+    cap(settings, tenant, 3)
+    ids = [accept(settings, tenant, n, send=lambda _j: None) for n in range(6)]
+    end(settings, *ids[:3])
+    sent: list[str] = []
+
+    def broker_drops_after_one(job_id: str) -> None:
+        if sent:
+            raise ConnectionError("redis went away")
+        sent.append(job_id)
+
+    # Three fit; the broker takes the first and fails on the second
+    assert release(settings, tenant.id, broker_drops_after_one) == [ids[3]]
+    assert row(settings, ids[3]).enqueued_at is not None
+    # The two it did not take are held again (not counted in flight), and the next release or
+    # the sweep sends them
+    assert [row(settings, i).enqueued_at for i in ids[4:]] == [None, None]
+    assert release(settings, tenant.id, sent.append) == ids[4:]
+
+
 def test_a_release_takes_the_instances_in_turn(settings, tenant):
     # Given a backlog on instance main, then two jobs on instance second, all held
     add_instance(settings, tenant, "second")

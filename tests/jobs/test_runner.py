@@ -197,3 +197,47 @@ def test_instance_status_is_unchanged_by_a_refused_job(settings, tenant):
     with session_scope(settings.database_url) as s:
         inst = s.exec(select(Instance).where(Instance.distributor_id == tenant.id)).one()
         assert inst.status == InstanceStatus.AUTHENTICATED
+
+
+class RecordingGoogle:
+    """A gateway at the edge that answers every call and notes the refresh token it was given."""
+
+    tokens: list[str] = []
+
+    def __init__(self, *, credentials, **_kw):
+        inner = getattr(credentials, "inner", credentials)
+        RecordingGoogle.tokens.append(getattr(inner, "refresh_token", None))
+
+    def get_or_none(self, *_a, **_kw):
+        return None
+
+    def call(self, *_a, **_kw):
+        return {"customerId": "C01", "customerDomain": "acme.example"}
+
+
+def test_a_runner_sees_its_instance_change_between_two_jobs(settings, tenant):
+    """The process keeps the instance it loaded, but never past a change to it: a new refresh
+    token is used by the next job, and a disabled instance parks it."""
+    vault = vault_from_settings(settings)
+    RecordingGoogle.tokens = []
+    runner = JobRunner(
+        settings=settings, vault=vault, resend=lambda *_: None, gateway_factory=RecordingGoogle
+    )
+    assert runner.run(submit(settings, tenant), worker="w1") == JobState.SUCCEEDED
+    with session_scope(settings.database_url) as s:
+        inst = s.exec(select(Instance).where(Instance.distributor_id == tenant.id)).one()
+        inst.refresh_token_enc = vault.encrypt("1//after-reauth")
+        s.add(inst)
+    other = {**CUSTOMER, "domain": "second.example"}
+    assert runner.run(submit(settings, tenant, params=other), worker="w1") == JobState.SUCCEEDED
+    assert RecordingGoogle.tokens == ["1//refresh", "1//after-reauth"]
+
+    with session_scope(settings.database_url) as s:
+        inst = s.exec(select(Instance).where(Instance.distributor_id == tenant.id)).one()
+        inst.status = InstanceStatus.DISABLED
+        s.add(inst)
+    third = {**CUSTOMER, "domain": "third.example"}
+    assert runner.run(submit(settings, tenant, params=third), worker="w1") == (
+        JobState.WAITING_REAUTH
+    )
+    assert len(RecordingGoogle.tokens) == 2  # no Google call for the parked job
