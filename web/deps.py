@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app, g, request
@@ -29,7 +30,16 @@ def db() -> Session:
     return g.db
 
 
-def api_distributor() -> Distributor:
+@dataclass(frozen=True)
+class Caller:
+    """The distributor an API key speaks for: what the API reads of it (an ORM object cost a
+    tenth of a millisecond to build on every request)."""
+
+    id: int
+    name: str
+
+
+def api_distributor() -> Caller:
     """The distributor whose API key authorizes this request."""
     header = request.headers.get("Authorization", "")
     scheme, _, key = header.partition(" ")
@@ -56,8 +66,7 @@ def api_distributor() -> Distributor:
             update(API_KEY).where(API_KEY.c.id == found["key_id"]).values(last_used_at=now)
         )
         session.commit()
-    # A plain object, not one the session tracks: the request only reads it.
-    return Distributor(**{c.name: found[c.name] for c in DISTRIBUTOR.c})
+    return Caller(found["id"], found["name"])
 
 
 DISTRIBUTOR: Table = Distributor.__table__  # type: ignore[attr-defined]
@@ -65,7 +74,8 @@ API_KEY: Table = ApiKey.__table__  # type: ignore[attr-defined]
 # The key and its distributor in one statement, on the tables (no ORM objects to load).
 _KEY = (
     select(
-        DISTRIBUTOR,
+        DISTRIBUTOR.c.id,
+        DISTRIBUTOR.c.name,
         API_KEY.c.id.label("key_id"),
         API_KEY.c.last_used_at.label("key_last_used_at"),
         API_KEY.c.revoked_at.label("key_revoked_at"),
