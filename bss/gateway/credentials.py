@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 from google.auth.credentials import Credentials
@@ -31,13 +32,7 @@ def instance_credentials(instance: Instance, *, vault: Vault, settings: Settings
                 reason="not_configured",
                 hint="Upload the service account's JSON key and name the admin to impersonate.",
             )
-        info = json.loads(vault.decrypt(instance.service_account_key_enc))
-        # The token endpoint comes from settings (the key's token_uri may name another one);
-        # google-auth reads it from the key, so it is replaced there.
-        info["token_uri"] = settings.google_token_uri
-        sa = service_account.Credentials.from_service_account_info(
-            info, scopes=list(REQUIRED_SCOPES)
-        )
+        sa = _service_account(vault, instance.service_account_key_enc, settings.google_token_uri)
         return sa.with_subject(instance.delegated_admin)
     if not instance.refresh_token_enc or not instance.client_secret_enc:
         raise GoogleAuthorizationError(
@@ -47,12 +42,30 @@ def instance_credentials(instance: Instance, *, vault: Vault, settings: Settings
         )
     return user_credentials.Credentials(
         token=None,
-        refresh_token=vault.decrypt(instance.refresh_token_enc),
+        refresh_token=_decrypted(vault, instance.refresh_token_enc),
         client_id=instance.client_id,
-        client_secret=vault.decrypt(instance.client_secret_enc),
+        client_secret=_decrypted(vault, instance.client_secret_enc),
         token_uri=settings.google_token_uri,
         scopes=instance.granted_scopes.split() or list(REQUIRED_SCOPES),
     )
+
+
+# Every job run builds its instance's credentials. What that costs (decrypting the secrets;
+# for a service account, also parsing its JSON key and RSA private key) is done once per
+# process for each encrypted value: a new token, key or vault key is a new value. The result is
+# new credentials each time, for the job's thread alone; only the key's signer is shared.
+@functools.lru_cache(maxsize=512)
+def _decrypted(vault: Vault, ciphertext: str) -> str:
+    return vault.decrypt(ciphertext)
+
+
+@functools.lru_cache(maxsize=128)
+def _service_account(vault: Vault, key_enc: str, token_uri: str) -> service_account.Credentials:
+    info = json.loads(vault.decrypt(key_enc))
+    # The token endpoint comes from settings (the key's token_uri may name another one);
+    # google-auth reads it from the key, so it is replaced there.
+    info["token_uri"] = token_uri
+    return service_account.Credentials.from_service_account_info(info, scopes=list(REQUIRED_SCOPES))
 
 
 def token_uri(credentials: object) -> str:
