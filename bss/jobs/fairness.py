@@ -298,6 +298,14 @@ _CLAIM = (
     .values(enqueued_at=bindparam("at"), wait_reason=None)
     .returning(JOB.c.id)
 )
+# The same for one job, the usual case (one job ended, one slot free): an expanding list is
+# rendered into the statement's text anew at every run.
+_CLAIM_ONE = (
+    update(JOB)
+    .where(JOB.c.id == bindparam("job_id"), ROWS.held)
+    .values(enqueued_at=bindparam("at"), wait_reason=None)
+    .returning(JOB.c.id)
+)
 
 
 def _next_turns(session: Session, distributor_id: int, terms: Terms) -> tuple[list[str], int]:
@@ -305,7 +313,8 @@ def _next_turns(session: Session, distributor_id: int, terms: Terms) -> tuple[li
     read in one statement so that releasers at the same moment see one state."""
     most = terms.share if terms.share is not None else UNLIMITED_BATCH
     query = _OLDEST_HELD if terms.instances <= 1 else _HELD_IN_TURN
-    rows = session.execute(query, {"distributor_id": distributor_id, "most": most}).all()
+    conn = session.connection()  # statements on the table: no ORM execution to set up
+    rows = conn.execute(query, {"distributor_id": distributor_id, "most": most}).all()
     if not rows:
         return [], 0
     in_flight_now = rows[0][1]
@@ -324,7 +333,10 @@ def _claim(session: Session, ids: Sequence[str], at: datetime) -> list[str]:
     """Mark these held jobs sent; only those still held (another releaser may have won)."""
     if not ids:
         return []
-    claimed = set(session.execute(_CLAIM, {"ids": list(ids), "at": at}).scalars())
+    conn = session.connection()
+    if len(ids) == 1:
+        return list(conn.execute(_CLAIM_ONE, {"job_id": ids[0], "at": at}).scalars())
+    claimed = set(conn.execute(_CLAIM, {"ids": list(ids), "at": at}).scalars())
     return [i for i in ids if i in claimed]  # in their turn's order
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import Table, bindparam, func, insert, or_, select, tuple_, update
+from sqlalchemy import Select, Table, bindparam, func, insert, or_, select, tuple_, update
 from sqlalchemy.engine import Row
 
 from bss.models import Distributor, Instance, Job, JobEvent, JobSecret, JobState, utcnow
@@ -60,6 +60,34 @@ _LEASED = tuple(JOB.c[name] for name in LeasedJob.COLUMNS)
 _THIS_JOB = JOB.c.id == bindparam("job_id")
 _HELD_BY_US = (JOB.c.lease_owner == bindparam("worker")) & (JOB.c.state == JobState.RUNNING)
 
+
+def _first_on_customer(
+    earlier: Any, instance_id: Any, domain: Any, created_at: Any, job_id: Any
+) -> Select[Any]:
+    """The job that must go before another on the same customer (bss.jobs.ordering): an
+    earlier one not ended, or any one running now; given that job's own columns or parameters."""
+    return (
+        select(earlier.c.id)
+        .where(
+            earlier.c.instance_id == instance_id,
+            earlier.c.customer_domain == domain,
+            earlier.c.id != job_id,
+            or_(
+                (tuple_(earlier.c.created_at, earlier.c.id) < tuple_(created_at, job_id))
+                & earlier.c.state.not_in(FINAL),
+                earlier.c.state == JobState.RUNNING,
+            ),
+        )
+        .order_by(earlier.c.created_at, earlier.c.id)
+        .limit(1)
+    )
+
+
+BLOCKER = _first_on_customer(
+    JOB, bindparam("instance_id"), bindparam("domain"), bindparam("created_at"), bindparam("job_id")
+)
+_EARLIER = JOB.alias("earlier")
+
 # The instance's columns that running a job reads (its status; the gateway's credentials and
 # quota pacer): read with the lease's look, so that a process can keep the instance it loaded
 # for as long as they stay the same (bss.jobs.runner).
@@ -68,11 +96,16 @@ INSTANCE_SEEN = (
     *("service_account_key_enc", "delegated_admin", "granted_scopes", "quotas"),
 )
 
-# What the lease looks at before it takes the job.
+# What the lease looks at before it takes the job, with the job it must wait for, if any.
 LOOK = (
     select(
         *(JOB.c[name] for name in ("id", "state", "attempts", "instance_id", "customer_domain")),
         JOB.c.created_at,
+        _first_on_customer(
+            _EARLIER, JOB.c.instance_id, JOB.c.customer_domain, JOB.c.created_at, JOB.c.id
+        )
+        .scalar_subquery()
+        .label("blocker_id"),
         *(INSTANCE.c[name] for name in INSTANCE_SEEN),
     )
     .select_from(JOB.join(INSTANCE, INSTANCE.c.id == JOB.c.instance_id))
@@ -84,26 +117,6 @@ LAST_TURN = (
     select(EVENT.c.data)
     .where(EVENT.c.job_id == bindparam("job_id"), EVENT.c.kind.in_(["state", "resume"]))
     .order_by(EVENT.c.id.desc())
-    .limit(1)
-)
-
-# The job that must go before another on the same customer (bss.jobs.ordering).
-BLOCKER = (
-    select(JOB.c.id)
-    .where(
-        JOB.c.instance_id == bindparam("instance_id"),
-        JOB.c.customer_domain == bindparam("domain"),
-        JOB.c.id != bindparam("job_id"),
-        or_(
-            (
-                tuple_(JOB.c.created_at, JOB.c.id)
-                < tuple_(bindparam("created_at"), bindparam("job_id"))
-            )
-            & JOB.c.state.not_in(FINAL),
-            JOB.c.state == JobState.RUNNING,
-        ),
-    )
-    .order_by(JOB.c.created_at, JOB.c.id)
     .limit(1)
 )
 

@@ -22,7 +22,7 @@ from bss.errors import (
 from bss.gateway import CallRecord, Gateway, TokenCache, cached_credentials
 from bss.jobs.accept import with_secrets
 from bss.jobs.leases import LeaseKeeper
-from bss.jobs.ordering import FINAL, blocker, wait_behind
+from bss.jobs.ordering import FINAL, wait_behind
 from bss.jobs.outcomes import JobOutcomes, Notify, Resend, SliceOver
 from bss.jobs.rows import (
     CHECKPOINT,
@@ -172,7 +172,7 @@ class JobRunner(JobOutcomes):
         """Park the job behind an earlier one on the same customer, if there is one (then it
         waits, no attempt spent); in the caller's session, which is committed before the job
         it waits for is looked at again."""
-        first_id = blocker(s, look)
+        first_id = look.blocker_id if look.customer_domain else None  # read by the look
         job = s.get(Job, look.id) if first_id else None
         first = s.get(Job, first_id) if first_id else None
         if job is None or first is None:
