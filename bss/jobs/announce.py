@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from bss.jobs.rows import WEBHOOK_URL
@@ -17,7 +18,7 @@ def job_url(settings: Settings, job_id: str) -> str:
     return f"{base}/api/v1/jobs/{job_id}"
 
 
-def has_webhook(session: Session, distributor_id: int) -> bool:
+def has_webhook(session: Session | Connection, distributor_id: int) -> bool:
     """Whether the distributor has a webhook to tell (one column read, no object loaded)."""
     return bool(session.execute(WEBHOOK_URL, {"distributor_id": distributor_id}).scalar())
 

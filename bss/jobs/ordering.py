@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 from sqlmodel import select as orm_select
@@ -55,7 +56,7 @@ def wait_behind(session: Session, job: Job, first: Job) -> None:
     )
 
 
-def waiting_for(session: Session, job_id: str) -> list[str]:
+def waiting_for(session: Session | Connection, job_id: str) -> list[str]:
     """Jobs waiting for `job_id`: to send again once it has ended, so that they look again."""
     return list(session.execute(WAITING_FOR, {"job_id": job_id}).scalars())
 

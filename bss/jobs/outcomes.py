@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
 from bss.db import get_engine, session_scope
@@ -62,7 +63,7 @@ class JobOutcomes:
         pending.clear()
         return taken
 
-    def _write_pending(self, s: Session, job_id: str, *last: Line) -> None:
+    def _write_pending(self, s: Session | Connection, job_id: str, *last: Line) -> None:
         """Write the attempt's timeline lines kept so far, then `last`, in the caller's
         transaction."""
         insert_lines(s, job_id, [*self._take_pending(), *last])
@@ -144,7 +145,8 @@ class JobOutcomes:
             "now": utcnow(),
         }
         with self._session() as s:
-            ended = s.execute(FINISH, params).first()
+            conn = s.connection()  # for statements on the tables (see JobRunner._lease)
+            ended = conn.execute(FINISH, params).first()
             if ended is None:
                 self._not_ours(s, job_id)
                 return None
@@ -156,7 +158,7 @@ class JobOutcomes:
                 for out in (job.checkpoint or {}).values()
             )
             settle_secrets(
-                s,
+                conn,
                 job_id,
                 given=get_operation(job.operation).secret_fields,
                 keep_generated=state == JobState.SUCCEEDED or user_made,
@@ -167,11 +169,11 @@ class JobOutcomes:
                 if state == JobState.SUCCEEDED
                 else (f"Failed: {error['message']}" if error else str(state))
             )
-            self._write_pending(s, job_id, ("state", message, {"state": state}))
+            self._write_pending(conn, job_id, ("state", message, {"state": state}))
             event = "job.succeeded" if state == JobState.SUCCEEDED else "job.failed"
             failed = state == JobState.FAILED
             delivery = self._announce(s, job_id, job.distributor_id, event, failed=failed)
-            released = waiting_for(s, job_id)
+            released = waiting_for(conn, job_id)
             freed = self._claim_freed(s, job.distributor_id)
         self._send([delivery])
         for next_id in released:  # the jobs behind this one look again
@@ -184,7 +186,7 @@ class JobOutcomes:
     ) -> str | None:
         """Tell billing (when the distributor has a webhook) and, for a failed job, the
         distributor's digest of failed jobs; the webhook delivery to send after commit."""
-        if not failed and not has_webhook(s, distributor_id):
+        if not failed and not has_webhook(s.connection(), distributor_id):
             return None  # nothing to tell: no row read, no payload built
         job = s.get(Job, job_id)
         assert job is not None

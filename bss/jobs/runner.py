@@ -190,16 +190,20 @@ class JobRunner(JobOutcomes):
         on its timeline, in one transaction: the job and its instance; `waiting` when it must
         wait behind another job on the same customer; None when it is not ours to run now."""
         with self._session() as s:
-            look = s.execute(LOOK, {"job_id": job_id}).first()
+            # Statements on the tables go to the session's connection: no ORM execution to
+            # set up for them (the session is for the rare paths: waiting, a new instance).
+            conn = s.connection()
+            look = conn.execute(LOOK, {"job_id": job_id}).first()
             if look is None:
                 return None
             if look.state in RUNNABLE and self._wait_behind(s, look):
                 return JobState.WAITING
             # A job set aside (paused after a slice, or waiting for quota) goes on with the
             # same attempt: a "resume" line, not a new attempt, on its timeline.
-            resumed = look.attempts > 0 and look.state in SET_ASIDE and _set_aside_last(s, job_id)
+            set_aside = look.attempts > 0 and look.state in SET_ASIDE
+            resumed = set_aside and _set_aside_last(conn, job_id)
             lease_s = self.settings.job_lease_seconds
-            taken = s.execute(
+            taken = conn.execute(
                 LEASE, lease_params(job_id, look, worker, resumed=resumed, lease_s=lease_s)
             ).first()
             if taken is None:
@@ -209,7 +213,7 @@ class JobRunner(JobOutcomes):
             verb = "resumed" if resumed else "started"
             line = f"Attempt {job.attempts} {verb} by {worker}"
             data = {"state": JobState.RUNNING, "attempt": job.attempts}
-            insert_lines(s, job_id, [("resume" if resumed else "state", line, data)])
+            insert_lines(conn, job_id, [("resume" if resumed else "state", line, data)])
             return job, instance
 
     def _credentials(self, instance: Instance) -> Any:
