@@ -100,8 +100,13 @@ def _refresh_sqlite(conn: Connection) -> list[str]:
         count = int(counted_now.scalar() or 0)
         if count < STATISTICS_MIN_ROWS:
             continue  # the planner's defaults suit a small table
+        # Not a partial index: its rows are the table's few that meet its condition (how many
+        # changes all the time), so the table's count says nothing of whether they are stale,
+        # and a planner takes it on its condition, whatever its statistics.
         indexes = conn.exec_driver_sql(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?", (table,)
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+            "AND (sql IS NULL OR sql NOT LIKE '% WHERE %')",
+            (table,),
         ).scalars()
         for index in list(indexes):
             counted = int(known[index].split()[0]) if index in known else 0

@@ -24,13 +24,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, case, func, literal, or_, update
-from sqlalchemy.orm import Mapped
+from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, col, select
 
 from bss.db import session_scope
 from bss.errors import ValidationFailed
+from bss.jobs.rows import JOB, ORM, ROWS
 from bss.models import Distributor, Instance, Job, JobState, add_event, utcnow
 from bss.settings import Settings
 
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[str], None]
 
+# How many of a distributor's held jobs a new one counts before it (its reason says "more
+# than" past that): counting them all would cost as much as the backlog.
+HELD_COUNTED = 1000
 # Jobs claimed at once when a distributor has no limit (BSS_FAIR_SHARE_SLOTS=0, no cap).
 UNLIMITED_BATCH = 500
 MAX_WEIGHT = 1000.0
@@ -47,43 +51,7 @@ MAX_WEIGHT = 1000.0
 TERMS_TTL_SECONDS = 2.0
 
 
-@dataclass(frozen=True)
-class Load:
-    """Which of a distributor's jobs are held, and which in flight, as SQL conditions."""
-
-    held: ColumnElement[bool]
-    # `state IN (...)` first, so that the index on (distributor_id, state, created_at, id)
-    # serves. A job waiting for its Google quota keeps its place in flight: releasing another in
-    # its stead would only queue more calls on a quota already spent, and its in-thread waits
-    # would take the threads that other distributors' jobs need.
-    queued_or_running: ColumnElement[bool]
-    sent_or_running: ColumnElement[bool]
-
-    @classmethod
-    def on(
-        cls,
-        state: ColumnElement[str] | Mapped[str],
-        enqueued_at: ColumnElement[datetime | None] | Mapped[datetime | None],
-    ) -> Load:
-        return cls(
-            held=and_(state == JobState.QUEUED, enqueued_at.is_(None)),
-            # Literals, not an expanding list: rendered once with the statement, not per run.
-            queued_or_running=state.in_(
-                [literal(s) for s in (JobState.QUEUED, JobState.RUNNING, JobState.WAITING_QUOTA)]
-            ),
-            sent_or_running=or_(state != JobState.QUEUED, enqueued_at.is_not(None)),
-        )
-
-    @property
-    def in_flight(self) -> ColumnElement[bool]:
-        return and_(self.queued_or_running, self.sent_or_running)
-
-
-_ORM = Load.on(col(Job.state), col(Job.enqueued_at))
-HELD, QUEUED_OR_RUNNING, SENT_OR_RUNNING = _ORM.held, _ORM.queued_or_running, _ORM.sent_or_running
-# The same on the table's own columns, for Core statements (they compile without the ORM).
-JOB: Table = Job.__table__  # type: ignore[attr-defined]
-ROWS = Load.on(JOB.c.state, JOB.c.enqueued_at)
+HELD, QUEUED_OR_RUNNING, SENT_OR_RUNNING = ORM.held, ORM.queued_or_running, ORM.sent_or_running
 # Whether the distributor has a held job: one probe of the index (the commonest answer is no).
 _ANY_HELD = (
     select(JOB.c.id).where(JOB.c.distributor_id == bindparam("distributor_id"), ROWS.held).limit(1)
@@ -150,15 +118,23 @@ def has_held(session: Session, distributor_id: int) -> bool:
     return found.first() is not None
 
 
+_OF = JOB.c.distributor_id == bindparam("distributor")
+# The distributor's jobs in flight, and its held jobs counted up to past HELD_COUNTED (two more:
+# a job already held, counting itself, still finds more than HELD_COUNTED before it): the one
+# from the partial index of jobs in flight (bss.models.job), the other stopping at its limit,
+# so that both cost what the share holds, not the backlog. Also part of an API order's
+# statement (bss.jobs.intake).
+IN_FLIGHT_COUNT = select(func.count()).select_from(JOB).where(_OF, ROWS.in_flight)
+_HELD_FIRST = select(JOB.c.id).where(_OF, ROWS.held).limit(HELD_COUNTED + 2).subquery()
+HELD_COUNT = select(func.count()).select_from(_HELD_FIRST)
+_LOAD = select(IN_FLIGHT_COUNT.scalar_subquery(), HELD_COUNT.scalar_subquery())
+
+
 def load(session: Session, distributor_id: int) -> tuple[int, int]:
-    """The distributor's jobs in flight (sent to the workers and not ended) and held back."""
-    in_flight = func.coalesce(func.sum(case((SENT_OR_RUNNING, 1), else_=0)), 0)
-    busy, queued_or_running = session.exec(
-        select(in_flight, func.count())
-        .select_from(Job)
-        .where(Job.distributor_id == distributor_id, QUEUED_OR_RUNNING)
-    ).one()
-    return busy, queued_or_running - busy
+    """The distributor's jobs in flight (sent to the workers and not ended) and held back (up
+    to past HELD_COUNTED)."""
+    busy, held = session.connection().execute(_LOAD, {"distributor": distributor_id}).one()
+    return busy, held
 
 
 def admit(session: Session, settings: Settings, job: Job, send: Send) -> bool:
@@ -291,21 +267,27 @@ _HELD_IN_TURN = (
     .order_by(_IN_TURN.c.turn, _IN_TURN.c.created_at, _IN_TURN.c.id)
     .limit(bindparam("most"))
 )
-# Mark held jobs sent; only those still held (another releaser may have won).
-_CLAIM = (
-    update(JOB)
-    .where(JOB.c.id.in_(bindparam("ids", expanding=True)), ROWS.held)
-    .values(enqueued_at=bindparam("at"), wait_reason=None)
-    .returning(JOB.c.id)
-)
+
+
+def _claim_of(ids: Any) -> Any:
+    """Mark held jobs sent; only those still held (another releaser may have won). Rows another
+    transaction has locked are skipped, not waited for: two releasers claiming the same jobs in
+    another order would each wait for the other (PostgreSQL ends one of them as a deadlock);
+    a job skipped is either claimed by the other releaser or still held for the next release.
+    (SQLite has one writer at a time and no row locks: FOR UPDATE is not rendered there.)"""
+    still_held = select(JOB.c.id).where(JOB.c.id.in_(ids), ROWS.held)
+    return (
+        update(JOB)
+        .where(JOB.c.id.in_(still_held.with_for_update(skip_locked=True).scalar_subquery()))
+        .values(enqueued_at=bindparam("at"), wait_reason=None)
+        .returning(JOB.c.id)
+    )
+
+
+_CLAIM = _claim_of(bindparam("ids", expanding=True))
 # The same for one job, the usual case (one job ended, one slot free): an expanding list is
 # rendered into the statement's text anew at every run.
-_CLAIM_ONE = (
-    update(JOB)
-    .where(JOB.c.id == bindparam("job_id"), ROWS.held)
-    .values(enqueued_at=bindparam("at"), wait_reason=None)
-    .returning(JOB.c.id)
-)
+_CLAIM_ONE = _claim_of([bindparam("job_id")])
 
 
 def _next_turns(session: Session, distributor_id: int, terms: Terms) -> tuple[list[str], int]:
@@ -344,6 +326,8 @@ def hold_reason(share: int | None, *, busy: int, earlier: int) -> str:
     """Why a newly accepted job is held, in words: `earlier` held jobs of its distributor go
     before it, or its `busy` jobs in flight fill its share."""
     pace = f"; it runs {share} at a time." if share is not None else "."
+    if earlier > HELD_COUNTED:
+        return f"Queued behind more than {HELD_COUNTED:,} earlier jobs of this distributor{pace}"
     if earlier:
         jobs = "job" if earlier == 1 else "jobs"
         return f"Queued behind {earlier:,} earlier {jobs} of this distributor{pace}"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, exists, func, insert, null
+from sqlalchemy import Table, and_, bindparam, case, exists, insert, null
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -24,6 +24,8 @@ from bss.crypto import Vault
 from bss.errors import ConfigurationError, NotFound, ValidationFailed
 from bss.jobs.accept import redact, replay_of, request_digest, secret_at
 from bss.jobs.fairness import (
+    HELD_COUNT,
+    IN_FLIGHT_COUNT,
     JOB,
     ROWS,
     Send,
@@ -53,21 +55,18 @@ SECRET: Table = JobSecret.__table__  # type: ignore[attr-defined]
 INSTANCE: Table = Instance.__table__  # type: ignore[attr-defined]
 
 _OF_DISTRIBUTOR = JOB.c.distributor_id == bindparam("distributor")
-# The instance named in the order, and the distributor's jobs in flight and queued or running.
-_BEFORE = (
-    select(
-        select(INSTANCE.c.id)
-        .where(
-            INSTANCE.c.distributor_id == bindparam("distributor"),
-            INSTANCE.c.name == bindparam("instance"),
-        )
-        .scalar_subquery()
-        .label("instance_id"),
-        func.coalesce(func.sum(case((ROWS.sent_or_running, 1), else_=0)), 0).label("busy"),
-        func.count().label("queued_or_running"),
+# The instance named in the order, the distributor's jobs in flight and its held jobs (counted
+# so that an order costs the same behind ten held jobs or a million: bss.jobs.fairness).
+_BEFORE = select(
+    select(INSTANCE.c.id)
+    .where(
+        INSTANCE.c.distributor_id == bindparam("distributor"),
+        INSTANCE.c.name == bindparam("instance"),
     )
-    .select_from(JOB)
-    .where(_OF_DISTRIBUTOR, ROWS.queued_or_running)
+    .scalar_subquery()
+    .label("instance_id"),
+    IN_FLIGHT_COUNT.scalar_subquery().label("busy"),
+    HELD_COUNT.scalar_subquery().label("held"),
 )
 
 
@@ -76,8 +75,7 @@ def _insert(limited: bool) -> Any:
     jobs in flight leave room, read by the statement itself; else held with the reason given."""
     goes = ~exists().where(_OF_DISTRIBUTOR, ROWS.held)
     if limited:
-        in_flight = select(func.count()).select_from(JOB).where(_OF_DISTRIBUTOR, ROWS.in_flight)
-        goes = and_(goes, in_flight.scalar_subquery() < bindparam("share"))
+        goes = and_(goes, IN_FLIGHT_COUNT.scalar_subquery() < bindparam("share"))
     now = bindparam("now", type_=JOB.c.enqueued_at.type)
     reason = bindparam("reason", type_=JOB.c.wait_reason.type)
     return (
@@ -172,7 +170,7 @@ def accept_job(
         terms = current_terms(session, settings, distributor_id)
         conn = session.connection()
         before = conn.execute(_BEFORE, {"distributor": distributor_id, "instance": instance_name})
-        instance_id, busy, queued_or_running = before.one()
+        instance_id, busy, held = before.one()
         if instance_id is None:
             raise NotFound(
                 f"No instance named {instance_name!r}.",
@@ -183,7 +181,6 @@ def accept_job(
         if first is not None:
             return Accepted(first, created=False)
         raise
-    held = queued_or_running - busy
     room = terms.share is None or busy < terms.share
     # Said when the job is held for want of room; with room, only older held jobs can hold it
     # back, and it is claimed in turn with them below.

@@ -13,8 +13,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import Select, Table, bindparam, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.engine import Row
+from sqlalchemy.orm import Mapped
+from sqlmodel import col
 
 from bss.models import Distributor, Instance, Job, JobEvent, JobSecret, JobState, utcnow
 
@@ -28,6 +43,53 @@ FINAL = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 RUNNABLE = (JobState.QUEUED, JobState.RETRYING, JobState.WAITING, JobState.WAITING_QUOTA)
 # The states a job set aside waits in (see JobOutcomes._set_aside).
 SET_ASIDE = (JobState.QUEUED, JobState.WAITING_QUOTA)
+
+
+def _state(state: JobState) -> ColumnElement[str]:
+    """A state as a literal in the statement's text, not a bound parameter: a planner matches a
+    partial index's condition only against literals (bss.models.job.IN_FLIGHT_SQL)."""
+    return literal_column(f"'{state.value}'")
+
+
+@dataclass(frozen=True)
+class Load:
+    """Which of a distributor's jobs are held, and which in flight, as SQL conditions;
+    `in_flight` exactly as the partial index ix_job_in_flight says it (bss.models.job's
+    IN_FLIGHT_SQL), so that it serves. Held jobs are read on (distributor_id, state,
+    created_at, id): oldest first, past at most the few queued jobs already sent."""
+
+    held: ColumnElement[bool]
+    in_flight: ColumnElement[bool]
+    # A job waiting for its Google quota keeps its place in flight: releasing another in its
+    # stead would only queue more calls on a quota already spent, and its in-thread waits would
+    # take the threads that other distributors' jobs need.
+    queued_or_running: ColumnElement[bool]
+    sent_or_running: ColumnElement[bool]
+
+    @classmethod
+    def on(
+        cls,
+        state: ColumnElement[str] | Mapped[str],
+        enqueued_at: ColumnElement[datetime | None] | Mapped[datetime | None],
+    ) -> Load:
+        queued = _state(JobState.QUEUED)
+        return cls(
+            held=and_(state == queued, enqueued_at.is_(None)),
+            in_flight=or_(
+                state.in_([_state(JobState.RUNNING), _state(JobState.WAITING_QUOTA)]),
+                and_(state == queued, enqueued_at.is_not(None)),
+            ),
+            queued_or_running=state.in_(
+                [_state(s) for s in (JobState.QUEUED, JobState.RUNNING, JobState.WAITING_QUOTA)]
+            ),
+            sent_or_running=or_(state != queued, enqueued_at.is_not(None)),
+        )
+
+
+ORM = Load.on(col(Job.state), col(Job.enqueued_at))
+# The same on the table's own columns, for Core statements (they compile without the ORM).
+ROWS = Load.on(JOB.c.state, JOB.c.enqueued_at)
+
 
 # A timeline line not written yet: (kind, message, data)
 Line = tuple[str, str, dict[str, Any]]

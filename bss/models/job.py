@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, event
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, event, text
 from sqlmodel import Field, Session, SQLModel
 
 from bss.models.base import new_id, utcnow
@@ -25,6 +25,21 @@ class JobState(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+# A distributor's jobs in flight (running, waiting for quota, or queued and sent to the
+# workers), as SQL: the condition of a partial index, so that counting them (at every order and
+# every release) reads what the distributor's share holds, not its held backlog. Written with
+# its states as literals: a planner matches a partial index's condition only against literals
+# in the query (bss.jobs.rows.Load renders it the same way).
+IN_FLIGHT_SQL = (
+    "state IN ('running', 'waiting_quota') OR (state = 'queued' AND enqueued_at IS NOT NULL)"
+)
+
+
+def _partial(name: str, condition: str, *columns: str) -> Index:
+    where = text(condition)
+    return Index(name, *columns, sqlite_where=where, postgresql_where=where)
 
 
 class Job(SQLModel, table=True):
@@ -50,6 +65,8 @@ class Job(SQLModel, table=True):
         Index("ix_job_state_finished", "state", "finished_at", "distributor_id"),
         # A bulk action's jobs of some states and one operation; /metrics' jobs by both.
         Index("ix_job_state_operation", "state", "operation", "created_at", "id"),
+        # A distributor's jobs in flight (see IN_FLIGHT_SQL).
+        _partial("ix_job_in_flight", IN_FLIGHT_SQL, "distributor_id"),
     )
 
     id: str = Field(default_factory=lambda: new_id("job"), primary_key=True, max_length=40)

@@ -233,6 +233,33 @@ def test_jobs_a_release_could_not_send_are_held_again_for_the_sweep(settings, te
     assert release(settings, tenant.id, sent.append) == ids[4:]
 
 
+def test_a_release_skips_a_held_job_another_transaction_is_claiming_instead_of_waiting(
+    settings, tenant
+):
+    # Two releasers claiming the same jobs in another order each waited for the other, and
+    # PostgreSQL ended one as a deadlock (a worker's failed job, a 503 for an order). SQLite
+    # has one writer at a time: nothing to wait for there.
+    if settings.database_url.startswith("sqlite"):
+        pytest.skip("row locks are PostgreSQL's")
+    cap(settings, tenant, 3)
+    ids = [accept(settings, tenant, n, send=lambda _j: None) for n in range(6)]
+    end(settings, *ids[:3])
+    with session_scope(settings.database_url) as other:
+        # Another releaser has locked the oldest held job and not committed yet
+        other.exec(select(Job).where(Job.id == ids[3]).with_for_update()).one()
+        done: list[list[str]] = []
+        releaser = threading.Thread(
+            target=lambda: done.append(release(settings, tenant.id, lambda _j: None))
+        )
+        releaser.start()
+        releaser.join(timeout=10)
+        assert done == [ids[4:]], "the release waited for the other transaction"
+        other.rollback()
+    # The job it skipped is still held, and the next release sends it
+    assert row(settings, ids[3]).enqueued_at is None
+    assert release(settings, tenant.id, lambda _j: None) == [ids[3]]
+
+
 def test_a_release_takes_the_instances_in_turn(settings, tenant):
     # Given a backlog on instance main, then two jobs on instance second, all held
     add_instance(settings, tenant, "second")

@@ -352,10 +352,12 @@ def test_the_scheduler_takes_the_statistics_of_a_table_that_grew(tmp_path, redis
         stop.set()
         scheduler.join(timeout=30)
     # Then the planner has statistics of every index of the job table, and they are fresh: the
-    # next refresh has nothing to do until the table grows by a quarter
+    # next refresh has nothing to do until the table grows by a quarter (a partial index, whose
+    # few rows come and go, is taken on its condition: bss.db)
     with get_engine(url).connect() as conn:
         indexes = conn.exec_driver_sql(
-            "SELECT count(*) FROM sqlite_master WHERE type='index' AND tbl_name='job'"
+            "SELECT count(*) FROM sqlite_master WHERE type='index' AND tbl_name='job' "
+            "AND (sql IS NULL OR sql NOT LIKE '% WHERE %')"
         ).scalar()
     assert job_statistics() == indexes
     assert refresh_statistics(url) == []
