@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -101,10 +103,20 @@ def bench_stack(
     out; the home is kept, with its logs."""
     home = home or Path(tempfile.mkdtemp(prefix=prefix))
     sup = Supervisor(log_dir=home / "logs")
+    # A bench stopped with SIGTERM (kill, timeout) stops its stack too, as Ctrl-C does: Python
+    # would otherwise end at once, leaving the stack's processes running.
+    main = threading.current_thread() is threading.main_thread()  # where signals are handled
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if main else None
     try:
         yield start_stack(sup, home, **kwargs)
     finally:
         sup.stop_all()
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def run_ordering(*, rounds: int, changes: int, worker_threads: int, failure_rate: float) -> bool:
