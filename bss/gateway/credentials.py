@@ -32,7 +32,9 @@ def instance_credentials(instance: Instance, *, vault: Vault, settings: Settings
                 reason="not_configured",
                 hint="Upload the service account's JSON key and name the admin to impersonate.",
             )
-        sa = _service_account(vault, instance.service_account_key_enc, settings.google_token_uri)
+        sa = service_account_key(
+            vault, instance.service_account_key_enc, settings.google_token_uri, REQUIRED_SCOPES
+        )
         return sa.with_subject(instance.delegated_admin)
     if not instance.refresh_token_enc or not instance.client_secret_enc:
         raise GoogleAuthorizationError(
@@ -42,30 +44,34 @@ def instance_credentials(instance: Instance, *, vault: Vault, settings: Settings
         )
     return user_credentials.Credentials(
         token=None,
-        refresh_token=_decrypted(vault, instance.refresh_token_enc),
+        refresh_token=decrypted(vault, instance.refresh_token_enc),
         client_id=instance.client_id,
-        client_secret=_decrypted(vault, instance.client_secret_enc),
+        client_secret=decrypted(vault, instance.client_secret_enc),
         token_uri=settings.google_token_uri,
         scopes=instance.granted_scopes.split() or list(REQUIRED_SCOPES),
     )
 
 
-# Every job run builds its instance's credentials. What that costs (decrypting the secrets;
-# for a service account, also parsing its JSON key and RSA private key) is done once per
-# process for each encrypted value: a new token, key or vault key is a new value. The result is
-# new credentials each time, for the job's thread alone; only the key's signer is shared.
+# Every job run builds its instance's credentials (and every mail, its sender's). What that
+# costs (decrypting the secrets; for a service account, also parsing its JSON key and RSA
+# private key) is done once per process for each encrypted value: a new token, key or vault key
+# is a new value. The result is new credentials each time, for the caller alone; only the key's
+# signer is shared.
 @functools.lru_cache(maxsize=512)
-def _decrypted(vault: Vault, ciphertext: str) -> str:
+def decrypted(vault: Vault, ciphertext: str) -> str:
     return vault.decrypt(ciphertext)
 
 
 @functools.lru_cache(maxsize=128)
-def _service_account(vault: Vault, key_enc: str, token_uri: str) -> service_account.Credentials:
-    info = json.loads(vault.decrypt(key_enc))
-    # The token endpoint comes from settings (the key's token_uri may name another one);
-    # google-auth reads it from the key, so it is replaced there.
+def service_account_key(
+    vault: Vault, key_enc: str, token_uri: str, scopes: tuple[str, ...]
+) -> service_account.Credentials:
+    """The service account of an encrypted JSON key, its token endpoint `token_uri` (from the
+    settings: the key's own may name another one, and google-auth reads it from the key), with
+    no subject yet. ValueError or KeyError for a key that is not one."""
+    info = json.loads(decrypted(vault, key_enc))
     info["token_uri"] = token_uri
-    return service_account.Credentials.from_service_account_info(info, scopes=list(REQUIRED_SCOPES))
+    return service_account.Credentials.from_service_account_info(info, scopes=list(scopes))
 
 
 def token_uri(credentials: object) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import email.policy
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -26,10 +25,10 @@ from typing import Any
 
 from google.auth.credentials import Credentials
 from google.oauth2 import credentials as user_credentials
-from google.oauth2 import service_account
 
 from bss.errors import GoogleAuthorizationError, GoogleError
 from bss.gateway import oauth
+from bss.gateway.credentials import decrypted, service_account_key
 from bss.gateway.shared import cached_credentials, instance_gateway, shared_parts
 from bss.gateway.smtp import send_smtp
 from bss.gateway.tokens import CachedCredentials, fingerprint
@@ -103,19 +102,18 @@ def sender_credentials(settings: Settings, sender: MailSender, instance: Instanc
             raise _not_ready(sender, "has no instance whose OAuth client its mailbox uses")
         inner = user_credentials.Credentials(
             token=None,
-            refresh_token=vault.decrypt(sender.refresh_token_enc),
+            refresh_token=decrypted(vault, sender.refresh_token_enc),
             client_id=instance.client_id,
-            client_secret=vault.decrypt(instance.client_secret_enc),
+            client_secret=decrypted(vault, instance.client_secret_enc),
             token_uri=settings.google_token_uri,
             scopes=sender.granted_scopes.split() or [MAIL_SCOPE],
         )
     elif sender.mode == SenderMode.SERVICE_ACCOUNT:
         if not sender.service_account_key_enc or not sender.from_address:
             raise _not_ready(sender, "has no service-account key or address to send as")
-        info = json.loads(vault.decrypt(sender.service_account_key_enc))
         try:
-            inner = service_account.Credentials.from_service_account_info(
-                dict(info, token_uri=settings.google_token_uri), scopes=[MAIL_SCOPE]
+            inner = service_account_key(
+                vault, sender.service_account_key_enc, settings.google_token_uri, (MAIL_SCOPE,)
             ).with_subject(sender.from_address)
         except (ValueError, KeyError) as exc:
             raise GoogleAuthorizationError(

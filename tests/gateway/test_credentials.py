@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -73,3 +74,31 @@ def test_a_new_refresh_token_is_used_by_the_next_run():
     second = instance_credentials(inst, vault=vault, settings=SETTINGS)
     assert (first.refresh_token, second.refresh_token) == ("1//first", "1//second")
     assert first is not second and second.client_secret == "csecret"
+
+
+def test_a_mail_sender_with_a_key_that_is_not_one_is_told_so_and_a_good_one_sends_as_its_address(
+    settings,
+):
+    from bss.crypto import vault_from_settings
+    from bss.errors import GoogleAuthorizationError
+    from bss.gateway.mail import sender_credentials
+    from bss.models import MailSender, SenderMode
+
+    vault = vault_from_settings(settings)
+    sender = MailSender(
+        name="alerts",
+        mode=SenderMode.SERVICE_ACCOUNT,
+        from_address="alerts@acme.example",
+        service_account_key_enc=vault.encrypt("this is not a JSON key"),
+    )
+    with pytest.raises(GoogleAuthorizationError) as refused:
+        sender_credentials(settings, sender, None)
+    assert refused.value.reason == "invalid_key"
+    assert "service-account key of mail sender 'alerts' is unusable" in refused.value.message
+
+    sender.service_account_key_enc = vault.encrypt(sa_key("mailer@proj-1.iam.example"))
+    creds = sender_credentials(settings, sender, None)
+    assert (creds.service_account_email, creds._subject) == (
+        "mailer@proj-1.iam.example",
+        "alerts@acme.example",
+    )
