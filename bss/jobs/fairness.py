@@ -51,7 +51,7 @@ MAX_WEIGHT = 1000.0
 TERMS_TTL_SECONDS = 2.0
 
 
-HELD, QUEUED_OR_RUNNING, SENT_OR_RUNNING = ORM.held, ORM.queued_or_running, ORM.sent_or_running
+HELD = ORM.held
 # Whether the distributor has a held job: one probe of the index (the commonest answer is no).
 _ANY_HELD = (
     select(JOB.c.id).where(JOB.c.distributor_id == bindparam("distributor_id"), ROWS.held).limit(1)

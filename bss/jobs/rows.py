@@ -59,12 +59,10 @@ class Load:
     created_at, id): oldest first, past at most the few queued jobs already sent."""
 
     held: ColumnElement[bool]
-    in_flight: ColumnElement[bool]
     # A job waiting for its Google quota keeps its place in flight: releasing another in its
     # stead would only queue more calls on a quota already spent, and its in-thread waits would
     # take the threads that other distributors' jobs need.
-    queued_or_running: ColumnElement[bool]
-    sent_or_running: ColumnElement[bool]
+    in_flight: ColumnElement[bool]
 
     @classmethod
     def on(
@@ -79,10 +77,6 @@ class Load:
                 state.in_([_state(JobState.RUNNING), _state(JobState.WAITING_QUOTA)]),
                 and_(state == queued, enqueued_at.is_not(None)),
             ),
-            queued_or_running=state.in_(
-                [_state(s) for s in (JobState.QUEUED, JobState.RUNNING, JobState.WAITING_QUOTA)]
-            ),
-            sent_or_running=or_(state != queued, enqueued_at.is_not(None)),
         )
 
 
