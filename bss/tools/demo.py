@@ -39,7 +39,7 @@ from bss.settings import Settings
 from bss.tools.demo_env import DEMO_ENV_FILE, write_demo_env
 from bss.tools.demo_events import platform_key, register_demo_instance
 from bss.tools.demo_mail import seed_demo_mail
-from bss.tools.processes import Supervisor, port_in_use, wait_http
+from bss.tools.processes import Supervisor, can_bind, port_in_use, wait_http
 
 DEMO_SLUG = "demo"
 DEMO_INSTANCE = "demo"
@@ -231,7 +231,7 @@ def run_demo(settings: Settings, *, port: int, sandbox_port: int, worker_threads
         signal.signal(sig, lambda *_: stop.set())
     try:
         for p in (port, sandbox_port):
-            if port_in_use(p):
+            if port_in_use(p) or not can_bind(p):
                 raise click.ClickException(
                     f"Port {p} is in use: pick another with --port/--sandbox-port."
                 )
@@ -356,7 +356,8 @@ def dramatiq_consumer_env(threads: int) -> dict[str, str]:
 
 
 def _free_near(port: int) -> int:
-    while port_in_use(port):
+    """The first port from `port` on that nothing serves and a server could bind."""
+    while port_in_use(port) or not can_bind(port):
         port += 1
     return port
 

@@ -29,6 +29,18 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+def can_bind(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could bind `host:port` now. A port can be taken without anything
+    accepting on it (another connection's own end, a socket bound but not listening yet), which
+    `port_in_use` does not see and bind refuses."""
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 def wait_http(url: str, *, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
     """Wait until `url` answers with a status below 500; fail early if `proc` dies."""
     deadline = time.monotonic() + timeout
