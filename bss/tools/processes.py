@@ -32,8 +32,10 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 def can_bind(port: int, host: str = "127.0.0.1") -> bool:
     """Whether a server could bind `host:port` now. A port can be taken without anything
     accepting on it (another connection's own end, a socket bound but not listening yet), which
-    `port_in_use` does not see and bind refuses."""
+    `port_in_use` does not see and bind refuses. Asked as servers bind (SO_REUSEADDR), so that
+    the closed connections of a server just stopped on it do not count."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:

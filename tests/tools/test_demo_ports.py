@@ -28,3 +28,17 @@ def test_a_served_port_is_skipped_and_a_free_one_is_taken():
         assert _free_near(port) > port
     assert can_bind(port)
     assert _free_near(port) == port
+
+
+def test_a_port_whose_server_just_stopped_is_free_again():
+    # A demo restarted on its port: the stopped server's connections linger (TIME_WAIT)
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server's end closes first: it is the one left in TIME_WAIT
+        client.close()
+    assert can_bind(port)
