@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from bss.crypto import Vault
 from bss.errors import BssError, QuotaWait
 from bss.gateway import metrics
+from bss.gateway.credentials import decrypted
 from bss.gateway.quota import QuotaKey, QuotaLimiter, quota_limiter_from_settings
 from bss.models import Instance, InstanceMode
 from bss.settings import Settings
@@ -48,7 +49,8 @@ def project_of(instance: Instance, *, vault: Vault) -> str:
     (two instances of one client then share a quota, as they do at Google)."""
     if instance.mode == InstanceMode.SERVICE_ACCOUNT and instance.service_account_key_enc:
         try:
-            project = json.loads(vault.decrypt(instance.service_account_key_enc)).get("project_id")
+            key = json.loads(decrypted(vault, instance.service_account_key_enc))
+            project = key.get("project_id")
         except (BssError, ValueError, AttributeError):
             project = None  # the credentials will say what is wrong with the key
         if project:

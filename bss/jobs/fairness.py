@@ -118,14 +118,14 @@ def has_held(session: Session, distributor_id: int) -> bool:
     return found.first() is not None
 
 
-_OF = JOB.c.distributor_id == bindparam("distributor")
+OF_DISTRIBUTOR = JOB.c.distributor_id == bindparam("distributor")
 # The distributor's jobs in flight, and its held jobs counted up to past HELD_COUNTED (two more:
 # a job already held, counting itself, still finds more than HELD_COUNTED before it): the one
 # from the partial index of jobs in flight (bss.models.job), the other stopping at its limit,
 # so that both cost what the share holds, not the backlog. Also part of an API order's
 # statement (bss.jobs.intake).
-IN_FLIGHT_COUNT = select(func.count()).select_from(JOB).where(_OF, ROWS.in_flight)
-_HELD_FIRST = select(JOB.c.id).where(_OF, ROWS.held).limit(HELD_COUNTED + 2).subquery()
+IN_FLIGHT_COUNT = select(func.count()).select_from(JOB).where(OF_DISTRIBUTOR, ROWS.in_flight)
+_HELD_FIRST = select(JOB.c.id).where(OF_DISTRIBUTOR, ROWS.held).limit(HELD_COUNTED + 2).subquery()
 HELD_COUNT = select(func.count()).select_from(_HELD_FIRST)
 _LOAD = select(IN_FLIGHT_COUNT.scalar_subquery(), HELD_COUNT.scalar_subquery())
 

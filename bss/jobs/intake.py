@@ -27,6 +27,7 @@ from bss.jobs.fairness import (
     HELD_COUNT,
     IN_FLIGHT_COUNT,
     JOB,
+    OF_DISTRIBUTOR,
     ROWS,
     Send,
     claim_held,
@@ -54,7 +55,6 @@ EVENT: Table = JobEvent.__table__  # type: ignore[attr-defined]
 SECRET: Table = JobSecret.__table__  # type: ignore[attr-defined]
 INSTANCE: Table = Instance.__table__  # type: ignore[attr-defined]
 
-_OF_DISTRIBUTOR = JOB.c.distributor_id == bindparam("distributor")
 # The instance named in the order, the distributor's jobs in flight and its held jobs (counted
 # so that an order costs the same behind ten held jobs or a million: bss.jobs.fairness).
 _BEFORE = select(
@@ -73,7 +73,7 @@ _BEFORE = select(
 def _insert(limited: bool) -> Any:
     """The job's INSERT: sent (enqueued_at now) when nothing of its distributor is held and its
     jobs in flight leave room, read by the statement itself; else held with the reason given."""
-    goes = ~exists().where(_OF_DISTRIBUTOR, ROWS.held)
+    goes = ~exists().where(OF_DISTRIBUTOR, ROWS.held)
     if limited:
         goes = and_(goes, IN_FLIGHT_COUNT.scalar_subquery() < bindparam("share"))
     now = bindparam("now", type_=JOB.c.enqueued_at.type)
