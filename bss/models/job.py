@@ -55,6 +55,9 @@ class Job(SQLModel, table=True):
         Index("ix_job_instance_created", "instance_id", "created_at", "id"),
         Index("ix_job_operation_created", "operation", "created_at", "id"),
         Index("ix_job_domain_created", "customer_domain", "created_at", "id"),
+        # The job to wait for on the same customer, read at every lease and order (bss.jobs.
+        # ordering): the customer's own jobs, not every job of its instance.
+        Index("ix_job_customer_line", "instance_id", "customer_domain", "created_at", "id"),
         Index("ix_job_external_ref", "external_ref"),
         Index("ix_job_idempotency_key", "idempotency_key"),
         Index("ix_job_finished", "finished_at"),
