@@ -19,7 +19,7 @@ from bss.instances import mark_needs_reauth
 from bss.jobs.announce import has_webhook, job_event
 from bss.jobs.fairness import Claimed, claim_turns, send_claimed
 from bss.jobs.ordering import waiting_for
-from bss.jobs.rows import FINISH, LeasedJob, Line, insert_lines, settle_secrets
+from bss.jobs.rows import FINISH, SUCCEED, LeasedJob, Line, insert_lines, settle_secrets
 from bss.models import Job, JobState, add_event, utcnow
 from bss.notify import job_failed
 from bss.operations import get_operation
@@ -135,7 +135,10 @@ class JobOutcomes:
         *,
         result: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
+        saved: dict[str, Any] | None = None,
     ) -> str | None:
+        """End the attempt in `state`; `saved`: the checkpoint to save with it (the job's steps
+        all succeeded, the last one not saved yet)."""
         params = {
             "job_id": job_id,
             "worker": worker,
@@ -143,10 +146,11 @@ class JobOutcomes:
             "outcome_result": result,
             "outcome_error": error,
             "now": utcnow(),
+            "saved": saved,
         }
         with self._session() as s:
             conn = s.connection()  # for statements on the tables (see JobRunner._lease)
-            ended = conn.execute(FINISH, params).first()
+            ended = conn.execute(FINISH if saved is None else SUCCEED, params).first()
             if ended is None:
                 self._not_ours(s, job_id)
                 return None

@@ -34,6 +34,7 @@ from bss.jobs.rows import (
     RUNNABLE,
     SET_ASIDE,
     LeasedJob,
+    Line,
     insert_lines,
     lease_params,
 )
@@ -58,6 +59,12 @@ def _set_aside_last(s: Any, job_id: str) -> bool:
     that this run goes on with its attempt (a run that died after resuming does not)."""
     last = s.execute(LAST_TURN, {"job_id": job_id}).first()
     return bool(last and last.data.get("set_aside"))
+
+
+def _step_line(checkpoint: dict[str, Any], step: str) -> Line:
+    """The timeline line of a step done: its output as saved."""
+    output = snake_keys(checkpoint[step])
+    return ("step", f"Step {step} done", {"step": step, "output": output})
 
 
 class InstancesSeen:
@@ -166,7 +173,9 @@ class JobRunner(JobOutcomes):
             log.exception("job %s: unexpected error", job_id)
             return self._retry_or_fail(job_id, worker, exc)
         op = get_operation(job.operation)
-        return self._finish(job_id, worker, JobState.SUCCEEDED, result=op.outcome(checkpoint))
+        return self._finish(
+            job_id, worker, JobState.SUCCEEDED, result=op.outcome(checkpoint), saved=checkpoint
+        )
 
     def _wait_behind(self, s: Any, look: Any) -> bool:
         """Park the job behind an earlier one on the same customer, if there is one (then it
@@ -282,6 +291,7 @@ class JobRunner(JobOutcomes):
             accepted_at=job.created_at,
             save_progress=save_progress,
         )
+        last = op.steps[-1][0]
         for name, step in op.steps:
             if name in checkpoint:
                 continue  # done in an earlier attempt
@@ -289,7 +299,10 @@ class JobRunner(JobOutcomes):
             checkpoint[name] = output
             (checkpoint.get(PARTIAL_KEY) or {}).pop(name, None)
             ctx.fresh.add(name)
-            self._checkpoint(job.id, worker, checkpoint, name)
+            if name == last:  # saved with the outcome (rows.SUCCEED), its line kept till then
+                pending.append(_step_line(checkpoint, name))
+            else:
+                self._checkpoint(job.id, worker, checkpoint, name)
         return checkpoint
 
     def _checkpoint(
@@ -319,6 +332,5 @@ class JobRunner(JobOutcomes):
                 raise LeaseLost(job_id)
             lines = self._take_pending()
             if step is not None:
-                output = snake_keys(checkpoint[step])
-                lines.append(("step", f"Step {step} done", {"step": step, "output": output}))
+                lines.append(_step_line(checkpoint, step))
             insert_lines(s, job_id, lines)
