@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, col, select
@@ -32,6 +31,7 @@ from sqlmodel import Session, col, select
 from bss.db import session_scope
 from bss.errors import ValidationFailed
 from bss.jobs.rows import JOB, ORM, ROWS
+from bss.jobs.turns import CLAIM, CLAIM_ONE, next_turns
 from bss.models import Distributor, Instance, Job, JobState, add_event, utcnow
 from bss.settings import Settings
 
@@ -235,73 +235,14 @@ def set_max_in_flight(session: Session, distributor: Distributor, most: int | No
     forget_terms(distributor.id)
 
 
-# A distributor's jobs in flight, and its held jobs in their turn's order with that count (one
-# statement, so that releasers at the same moment see one state); built once, run per release.
-_BUSY = (
-    select(func.count())
-    .select_from(JOB)
-    .where(JOB.c.distributor_id == bindparam("distributor_id"), ROWS.in_flight)
-    .scalar_subquery()
-)
-# One instance: its oldest first (the index gives them in order).
-_OLDEST_HELD = (
-    select(JOB.c.id, _BUSY)
-    .where(JOB.c.distributor_id == bindparam("distributor_id"), ROWS.held)
-    .order_by(JOB.c.created_at, JOB.c.id)
-    .limit(bindparam("most"))
-)
-# Several: each instance's oldest, then each one's second oldest, ...
-_IN_TURN = (
-    select(
-        JOB.c.id.label("id"),
-        JOB.c.created_at.label("created_at"),
-        func.row_number()
-        .over(partition_by=JOB.c.instance_id, order_by=(JOB.c.created_at, JOB.c.id))
-        .label("turn"),
-    )
-    .where(JOB.c.distributor_id == bindparam("distributor_id"), ROWS.held)
-    .subquery()
-)
-_HELD_IN_TURN = (
-    select(_IN_TURN.c.id, _BUSY)
-    .order_by(_IN_TURN.c.turn, _IN_TURN.c.created_at, _IN_TURN.c.id)
-    .limit(bindparam("most"))
-)
-
-
-def _claim_of(ids: Any) -> Any:
-    """Mark held jobs sent; only those still held (another releaser may have won). Rows another
-    transaction has locked are skipped, not waited for: two releasers claiming the same jobs in
-    another order would each wait for the other (PostgreSQL ends one of them as a deadlock);
-    a job skipped is either claimed by the other releaser or still held for the next release.
-    (SQLite has one writer at a time and no row locks: FOR UPDATE is not rendered there.)"""
-    still_held = select(JOB.c.id).where(JOB.c.id.in_(ids), ROWS.held)
-    return (
-        update(JOB)
-        .where(JOB.c.id.in_(still_held.with_for_update(skip_locked=True).scalar_subquery()))
-        .values(enqueued_at=bindparam("at"), wait_reason=None)
-        .returning(JOB.c.id)
-    )
-
-
-_CLAIM = _claim_of(bindparam("ids", expanding=True))
-# The same for one job, the usual case (one job ended, one slot free): an expanding list is
-# rendered into the statement's text anew at every run.
-_CLAIM_ONE = _claim_of([bindparam("job_id")])
-
-
 def _next_turns(session: Session, distributor_id: int, terms: Terms) -> tuple[list[str], int]:
     """The held jobs to send now (oldest first, in turn across instances) and the jobs in flight,
     read in one statement so that releasers at the same moment see one state."""
     most = terms.share if terms.share is not None else UNLIMITED_BATCH
-    query = _OLDEST_HELD if terms.instances <= 1 else _HELD_IN_TURN
     conn = session.connection()  # statements on the table: no ORM execution to set up
-    rows = conn.execute(query, {"distributor_id": distributor_id, "most": most}).all()
-    if not rows:
-        return [], 0
-    in_flight_now = rows[0][1]
-    room = len(rows) if terms.share is None else max(terms.share - in_flight_now, 0)
-    return [r[0] for r in rows[:room]], in_flight_now
+    held, in_flight_now = next_turns(conn, distributor_id, instances=terms.instances, most=most)
+    room = len(held) if terms.share is None else max(terms.share - in_flight_now, 0)
+    return held[:room], in_flight_now
 
 
 def claim_held(session: Session, distributor_id: int, terms: Terms, at: datetime) -> list[str]:
@@ -317,8 +258,8 @@ def _claim(session: Session, ids: Sequence[str], at: datetime) -> list[str]:
         return []
     conn = session.connection()
     if len(ids) == 1:
-        return list(conn.execute(_CLAIM_ONE, {"job_id": ids[0], "at": at}).scalars())
-    claimed = set(conn.execute(_CLAIM, {"ids": list(ids), "at": at}).scalars())
+        return list(conn.execute(CLAIM_ONE, {"job_id": ids[0], "at": at}).scalars())
+    claimed = set(conn.execute(CLAIM, {"ids": list(ids), "at": at}).scalars())
     return [i for i in ids if i in claimed]  # in their turn's order
 
 

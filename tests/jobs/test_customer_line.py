@@ -42,7 +42,7 @@ def _history(settings, template_id: str, count: int) -> None:
         )
 
 
-def _steps(settings, read: Callable[[Any], Any]) -> int:
+def vm_steps(settings, read: Callable[[Any], Any]) -> int:
     """SQLite's virtual machine steps (counted by its progress handler) that `read` takes."""
     counted = [0]
 
@@ -71,13 +71,13 @@ def test_a_lease_and_an_order_read_the_customers_jobs_not_the_instances_history(
     # Given a job for a customer whose instance has run a few other jobs
     small = submit(settings, tenant, params=order(1))
     _history(settings, small, 10)
-    look_small = _steps(settings, lambda s: s.connection().execute(LOOK, {"job_id": small}).one())
-    wait_small = _steps(settings, lambda s: blocker(s, _job(settings, small)))
+    look_small = vm_steps(settings, lambda s: s.connection().execute(LOOK, {"job_id": small}).one())
+    wait_small = vm_steps(settings, lambda s: blocker(s, _job(settings, small)))
     # When the instance has run 3,000 more for other customers
     _history(settings, small, 3000)
     large = submit(settings, tenant, params=order(2))
-    look_large = _steps(settings, lambda s: s.connection().execute(LOOK, {"job_id": large}).one())
-    wait_large = _steps(settings, lambda s: blocker(s, _job(settings, large)))
+    look_large = vm_steps(settings, lambda s: s.connection().execute(LOOK, {"job_id": large}).one())
+    wait_large = vm_steps(settings, lambda s: blocker(s, _job(settings, large)))
     # Then finding what each must wait for takes no more work than before
     assert look_large <= look_small * 1.2, (look_small, look_large)
     assert wait_large <= wait_small * 1.2, (wait_small, wait_large)
