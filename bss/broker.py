@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import weakref
 from collections.abc import Iterable
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dramatiq
+import redis
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.common import compute_backoff, dq_name
+from dramatiq.errors import ConnectionClosed
 
 from bss.errors import ConfigurationError
 from bss.settings import Settings
@@ -110,7 +114,58 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
         raise ConfigurationError(
             "REDIS_URL is not set: point it at a Redis server (`bss demo` starts one for you)."
         )
-    return RedisBroker(url=broker_url(settings))
+    return WakingRedisBroker(url=broker_url(settings))
+
+
+# A message sent now also leaves a token here, which one idle consumer of the queue waits for.
+WAKE_KEY = "bss:wake:{queue}"
+# Tokens nobody took (every consumer was busy) are capped: each costs an idle consumer one look.
+WAKE_TOKENS_KEPT = 8
+
+
+class WakingRedisBroker(RedisBroker):
+    """Dramatiq's Redis broker, whose idle consumers are woken by a message sent rather than
+    finding it at their next poll. Dramatiq's consumer polls an empty queue at growing
+    intervals (up to its idle timeout): a message sent to idle workers waited 20-100 ms for
+    one to look, and a job released as another ended kept its distributor's slot that long.
+    Messages, acks and everything else stay Dramatiq's; a lost token only costs the wait for
+    the next poll, as before."""
+
+    @property
+    def consumer_class(self) -> type[_RedisConsumer]:
+        return _WakingConsumer
+
+    def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
+        sent = super().enqueue(message, delay=delay)
+        if delay is None:  # due now: one idle consumer may take it at once
+            key = WAKE_KEY.format(queue=message.queue_name)
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.lpush(key, 1).ltrim(key, 0, WAKE_TOKENS_KEPT - 1).execute()
+        return sent
+
+
+class _WakingConsumer(_RedisConsumer):
+    """Dramatiq's consumer, but with room and nothing to fetch it waits for a wake token
+    (BLPOP) for as long as it would have slept."""
+
+    def __next__(self) -> Any:
+        if self.message_cache or dq_name(self.queue_name) == self.queue_name:
+            return super().__next__()  # a message in hand, or the delay queue: as Dramatiq does
+        try:
+            room = self.prefetch - self.outstanding_message_count
+            if room > 0:
+                self.message_cache = self.broker.do_fetch(self.queue_name, room)
+                if self.message_cache:
+                    return super().__next__()
+            self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
+            if room > 0:  # a token is for a consumer that can take the message
+                key = WAKE_KEY.format(queue=self.queue_name)
+                self.broker.client.blpop([key], timeout=backoff_ms / 1000)
+            else:
+                time.sleep(backoff_ms / 1000)
+            return None
+        except redis.ConnectionError as exc:
+            raise ConnectionClosed(exc) from None
 
 
 def _close_all(*groups: Iterable[Any]) -> None:

@@ -1,0 +1,64 @@
+"""On Redis, a message sent now wakes an idle worker's consumer at once, rather than waiting
+for its next poll (up to its idle timeout). A real redis-server; Dramatiq's own consumer."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import dramatiq
+import redis
+
+from bss.broker import WAKE_KEY, WAKE_TOKENS_KEPT, WakingRedisBroker
+
+
+def message(queue: str, n: int = 0) -> dramatiq.Message:
+    return dramatiq.Message(queue_name=queue, actor_name="a", args=(n,), kwargs={}, options={})
+
+
+def test_an_idle_consumer_is_woken_by_a_message_sent_now(redis_url):
+    broker = WakingRedisBroker(url=redis_url)
+    queue = f"wake-{uuid.uuid4().hex[:8]}"
+    broker.declare_queue(queue)
+    # Given a consumer with room that has found its queue empty for a while: its next look
+    # is 2.5 to 5 seconds away
+    consumer = broker.consume(queue, prefetch=2, timeout=5000)
+    consumer.misses = 20
+    got: list[object] = []
+    took: list[float] = []
+
+    def consume() -> None:
+        started = time.monotonic()
+        while not got and time.monotonic() - started < 10:
+            found = next(consumer)
+            if found is not None:
+                got.append(found)
+        took.append(time.monotonic() - started)
+
+    waiting = threading.Thread(target=consume)
+    waiting.start()
+    time.sleep(0.3)  # it waits
+    # When a message is sent now
+    broker.enqueue(message(queue, 7))
+    waiting.join(15)
+    # Then the consumer has it long before its next look would have found it
+    assert got and got[0].args == (7,)
+    assert took[0] < 2.0, took
+    consumer.close()
+
+
+def test_a_delayed_message_wakes_nobody_and_unclaimed_wakes_are_capped(redis_url):
+    broker = WakingRedisBroker(url=redis_url)
+    queue = f"wake-{uuid.uuid4().hex[:8]}"
+    broker.declare_queue(queue)
+    client = redis.Redis.from_url(redis_url)
+    key = WAKE_KEY.format(queue=queue)
+    broker.enqueue(message(queue), delay=60_000)
+    assert client.llen(key) == 0
+    # While every worker is busy, messages keep coming: the tokens nobody took stay few, each
+    # costing an idle consumer one look later
+    for n in range(3 * WAKE_TOKENS_KEPT):
+        broker.enqueue(message(queue, n))
+    assert client.llen(key) == WAKE_TOKENS_KEPT
+    client.delete(key)
