@@ -99,11 +99,12 @@ class Settings(BaseSettings):
     resend_after_seconds: float = Field(60.0, alias="BSS_RESEND_AFTER_SECONDS")
     # Fair sharing of the workers: a distributor may have this many jobs (times its weight, at
     # most its own max_in_flight) sent to the workers at once; the rest wait in the database and
-    # are sent as its jobs end. Set it to about the worker threads of all worker processes
-    # together: a distributor alone then still keeps every thread busy, and another's new job
-    # waits behind at most (slots - threads) of its jobs. 16 fits the demo and `bss bench` (up to
-    # 2 processes x 8 threads). Lower is fairer but leaves threads idle when one distributor is
-    # alone; 0 turns fair sharing off (every job is sent as soon as it is accepted).
+    # are sent as its jobs end. Set it to the messages all worker processes take at once, each
+    # its threads and the 2 it takes ahead (dramatiq_queue_prefetch = threads + 2): a
+    # distributor alone then keeps every thread busy, also while a released job is on its way to
+    # a worker, and another's new job waits behind at most (slots - threads) of its jobs. 16 fits
+    # the demo (1 process x 8 threads). Lower is fairer but leaves threads idle when one
+    # distributor is alone; 0 turns fair sharing off (every job is sent as soon as accepted).
     fair_share_slots: int = Field(16, ge=0, alias="BSS_FAIR_SHARE_SLOTS")
     # A job attempt running longer than this is interrupted and retried.
     job_time_limit_seconds: int = Field(240, alias="BSS_JOB_TIME_LIMIT_SECONDS")

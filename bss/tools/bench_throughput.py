@@ -151,8 +151,11 @@ def run_bench(
     """Measure submission and end-to-end throughput, latency and CPU of customer.create."""
     threads = worker_processes * worker_threads
     # One distributor alone may use every worker thread, as an operator sizes the share for a
-    # fleet (BSS_FAIR_SHARE_SLOTS: about the threads of all worker processes), unless set.
-    slots = os.environ.get("BSS_FAIR_SHARE_SLOTS") or str(max(16, threads))
+    # fleet (BSS_FAIR_SHARE_SLOTS: the messages its worker processes take at once, each its
+    # threads and the 2 it takes ahead, as bss demo and compose set Dramatiq), unless set.
+    slots = os.environ.get("BSS_FAIR_SHARE_SLOTS") or str(
+        max(16, worker_processes * (worker_threads + 2))
+    )
     with bench_stack(
         worker_processes=worker_processes,
         worker_threads=worker_threads,
