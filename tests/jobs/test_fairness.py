@@ -19,7 +19,7 @@ from bss.db import session_scope
 from bss.errors import ValidationFailed
 from bss.gateway import CallRecord
 from bss.instances import create_instance
-from bss.jobs import JobRunner, fair_share, release, set_max_in_flight, set_weight, sweep
+from bss.jobs import JobRunner, fair_share, release, set_max_in_flight, set_weight, sweep, turns
 from bss.models import Distributor, InstanceStatus, Job, JobEvent, JobState, utcnow
 from tests.conftest import CLIENT_ID
 from tests.support.samples import CUSTOMER
@@ -260,7 +260,11 @@ def test_a_release_skips_a_held_job_another_transaction_is_claiming_instead_of_w
     assert release(settings, tenant.id, lambda _j: None) == [ids[3]]
 
 
-def test_a_release_takes_the_instances_in_turn(settings, tenant):
+@pytest.mark.parametrize("read_apart", [True, False], ids=["each-instance-apart", "one-window"])
+def test_a_release_takes_the_instances_in_turn(settings, tenant, monkeypatch, read_apart):
+    # (a distributor of more instances than are read apart is numbered in one window)
+    if not read_apart:
+        monkeypatch.setattr(turns, "MOST_READ_APART", 1)
     # Given a backlog on instance main, then two jobs on instance second, all held
     add_instance(settings, tenant, "second")
     main = [record(settings, tenant, n) for n in range(4)]
