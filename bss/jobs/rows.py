@@ -256,9 +256,9 @@ FINISH = (
     .returning(*_LEASED)
 )
 # The same for a job whose steps all succeeded, with the checkpoint of its last step: nothing
-# at Google follows that step, so it is saved with the outcome, in one transaction. Were that
-# transaction lost, the step runs again the way it does when Google's answer is lost: it
-# checks Google first.
+# at Google follows that step, so it is saved with the outcome, in one transaction. Should that
+# transaction fail, the runner saves the step alone; should the database take nothing, the step
+# runs again the way it does when Google's answer is lost: it checks Google first.
 SUCCEED = FINISH.values(checkpoint=bindparam("saved", type_=JOB.c.checkpoint.type))
 
 # Jobs waiting for another one to end (bss.jobs.ordering).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -173,9 +174,19 @@ class JobRunner(JobOutcomes):
             log.exception("job %s: unexpected error", job_id)
             return self._retry_or_fail(job_id, worker, exc)
         op = get_operation(job.operation)
-        return self._finish(
-            job_id, worker, JobState.SUCCEEDED, result=op.outcome(checkpoint), saved=checkpoint
-        )
+        unsaved = list(self._timeline.pending)  # the last step's lines, written with the outcome
+        try:
+            return self._finish(
+                job_id, worker, JobState.SUCCEEDED, result=op.outcome(checkpoint), saved=checkpoint
+            )
+        except Exception:
+            # The outcome was not written: save the last step alone where the database still
+            # takes it, so that the next attempt does not run that step again (if it does not,
+            # the step runs again as after a lost answer, checking Google first).
+            self._timeline.pending[:] = unsaved
+            with contextlib.suppress(Exception):
+                self._checkpoint(job_id, worker, checkpoint, None)
+            raise
 
     def _wait_behind(self, s: Any, look: Any) -> bool:
         """Park the job behind an earlier one on the same customer, if there is one (then it
