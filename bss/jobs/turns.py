@@ -14,18 +14,16 @@ from sqlalchemy import Select, bindparam, func, select, union_all, update
 
 from bss.jobs.rows import INSTANCE, JOB, ROWS
 
+_OF_DISTRIBUTOR = JOB.c.distributor_id == bindparam("distributor_id")
 # The distributor's jobs in flight (from the partial index of jobs in flight), read with its
 # held jobs in one statement, so that releasers at the same moment see one state.
 _BUSY = (
-    select(func.count())
-    .select_from(JOB)
-    .where(JOB.c.distributor_id == bindparam("distributor_id"), ROWS.in_flight)
-    .scalar_subquery()
+    select(func.count()).select_from(JOB).where(_OF_DISTRIBUTOR, ROWS.in_flight).scalar_subquery()
 )
 # One instance: its oldest first (the index gives them in order).
 OLDEST_HELD = (
-    select(JOB.c.id, JOB.c.instance_id, _BUSY)
-    .where(JOB.c.distributor_id == bindparam("distributor_id"), ROWS.held)
+    select(JOB.c.id, _BUSY)
+    .where(_OF_DISTRIBUTOR, ROWS.held)
     .order_by(JOB.c.created_at, JOB.c.id)
     .limit(bindparam("most"))
 )
@@ -44,11 +42,11 @@ _IN_TURN = (
         .over(partition_by=JOB.c.instance_id, order_by=(JOB.c.created_at, JOB.c.id))
         .label("turn"),
     )
-    .where(JOB.c.distributor_id == bindparam("distributor_id"), ROWS.held)
+    .where(_OF_DISTRIBUTOR, ROWS.held)
     .subquery()
 )
 HELD_IN_TURN = (
-    select(_IN_TURN.c.id, _IN_TURN.c.instance_id, _BUSY, _IN_TURN.c.created_at)
+    select(_IN_TURN.c.id, _BUSY)
     .order_by(_IN_TURN.c.turn, _IN_TURN.c.created_at, _IN_TURN.c.id)
     .limit(bindparam("most"))
 )
@@ -78,7 +76,7 @@ def held_of_each(instances: int) -> Select[Any]:
         )
         of_each.append(select(oldest.c.id, oldest.c.instance_id, oldest.c.created_at))
     held = union_all(*of_each).subquery()
-    return select(held.c.id, held.c.instance_id, _BUSY, held.c.created_at)
+    return select(held.c.id, _BUSY, held.c.instance_id, held.c.created_at)
 
 
 def next_turns(
@@ -88,22 +86,20 @@ def next_turns(
     instances: each one's oldest, then each one's second oldest, ..., the older first within a
     turn), and its jobs in flight."""
     params = {"distributor_id": distributor_id, "most": most}
-    if instances <= 1:
-        rows = conn.execute(OLDEST_HELD, params).all()
-        return [r.id for r in rows], rows[0][2] if rows else 0
-    if instances > MOST_READ_APART:
-        rows = conn.execute(HELD_IN_TURN, params).all()
-        return [r.id for r in rows], rows[0][2] if rows else 0
-    rows = conn.execute(held_of_each(instances), params).all()
+    apart = 1 < instances <= MOST_READ_APART
+    query = held_of_each(instances) if apart else OLDEST_HELD if instances <= 1 else HELD_IN_TURN
+    rows = conn.execute(query, params).all()
     if not rows:
         return [], 0
+    if not apart:  # in their turn's order already
+        return [r.id for r in rows], rows[0][1]
     turn: dict[int, int] = {}
     ranked = []
     for r in rows:  # each instance's rows come in its order
         turn[r.instance_id] = turn.get(r.instance_id, 0) + 1
         ranked.append((turn[r.instance_id], r.created_at, r.id))
     ranked.sort()
-    return [job_id for _turn, _at, job_id in ranked[:most]], rows[0][2]
+    return [job_id for _turn, _at, job_id in ranked[:most]], rows[0][1]
 
 
 def _claim_of(ids: Any) -> Any:

@@ -231,7 +231,7 @@ def run_demo(settings: Settings, *, port: int, sandbox_port: int, worker_threads
         signal.signal(sig, lambda *_: stop.set())
     try:
         for p in (port, sandbox_port):
-            if port_in_use(p) or not can_bind(p):
+            if _taken(p):
                 raise click.ClickException(
                     f"Port {p} is in use: pick another with --port/--sandbox-port."
                 )
@@ -355,9 +355,14 @@ def dramatiq_consumer_env(threads: int) -> dict[str, str]:
     return {k: v for k, v in wanted.items() if k not in os.environ}
 
 
+def _taken(port: int) -> bool:
+    """Whether something serves on `port`, or a server could not bind it now."""
+    return port_in_use(port) or not can_bind(port)
+
+
 def _free_near(port: int) -> int:
     """The first port from `port` on that nothing serves and a server could bind."""
-    while port_in_use(port) or not can_bind(port):
+    while _taken(port):
         port += 1
     return port
 
