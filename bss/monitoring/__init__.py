@@ -2,6 +2,7 @@
 their heartbeats), jobs by state and how long they took, and the dashboard's charts. It only
 reads; the counters of Google calls are the gateway's own (`bss.gateway.metrics`)."""
 
+from bss.monitoring.counts import finished_since, forget_settled, job_counts
 from bss.monitoring.dashboard import (
     Bucket,
     finished_buckets,
@@ -17,9 +18,7 @@ from bss.monitoring.queues import (
     WORKERS_SEEN_KEY,
     QueueStats,
     broker_queue_stats,
-    finished_since,
     forget_heartbeat,
-    job_counts,
     live_workers,
     queue_stats,
     record_heartbeat,
@@ -39,6 +38,7 @@ __all__ = [
     "flow",
     "finished_buckets",
     "finished_since",
+    "forget_settled",
     "job_counts",
     "live_workers",
     "queue_stats",

@@ -1,4 +1,4 @@
-"""What operators watch: queue depths from the broker, jobs from the database, workers alive."""
+"""What operators watch: queue depths from the broker, workers alive."""
 
 from __future__ import annotations
 
@@ -6,17 +6,13 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 import pika.exceptions
 import redis
-from sqlalchemy import func
-from sqlmodel import Session, col, select
 
 from bss.broker import broker_kind, broker_url, describe_broker
 from bss.errors import BrokerUnavailable, ConfigurationError
-from bss.models import Job, JobState, utcnow
 from bss.settings import Settings
 
 # A redis.Redis client. Its replies are typed differently from one redis-py release to the next
@@ -141,35 +137,4 @@ def live_workers(client: RedisClient) -> list[dict[str, Any]]:
         {"worker": w.decode() if isinstance(w, bytes) else w, **json.loads(i)}
         for w, i in zip(alive, infos, strict=True)
         if i is not None
-    ]
-
-
-def job_counts(session: Session) -> dict[tuple[str, str], int]:
-    """Jobs by (state, operation)."""
-    rows = session.exec(
-        select(Job.state, Job.operation, func.count()).group_by(Job.state, Job.operation)
-    ).all()
-    return {(state, op): int(n) for state, op, n in rows}
-
-
-def finished_since(session: Session, *, seconds: float) -> list[dict[str, Any]]:
-    """Jobs that ended in the last `seconds`: state, operation, duration."""
-    since = utcnow() - timedelta(seconds=seconds)
-    rows = session.exec(
-        select(Job.state, Job.operation, Job.created_at, Job.finished_at).where(
-            # the states in SQL too: a range of the (state, finished_at) index per state
-            col(Job.state).in_([JobState.SUCCEEDED, JobState.FAILED]),
-            col(Job.finished_at) >= since,
-        )
-    ).all()
-    return [
-        {
-            "state": state,
-            "operation": op,
-            "finished_at": finished,
-            "duration": (finished - created).total_seconds(),
-        }
-        for state, op, created, finished in rows
-        # finished is never None here (the query compares it); the check tells the type checker.
-        if state in (JobState.SUCCEEDED, JobState.FAILED) and finished is not None
     ]
