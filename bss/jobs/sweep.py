@@ -18,7 +18,6 @@ from bss.jobs.fairness import distributors_with_held_jobs, release
 from bss.jobs.ordering import unblocked
 from bss.jobs.orphans import requeue_from_dead_workers
 from bss.models import (
-    DeliveryState,
     Instance,
     InstanceStatus,
     Job,
@@ -27,6 +26,7 @@ from bss.models import (
     add_event,
     utcnow,
 )
+from bss.notify import lost_to_resend
 from bss.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -146,30 +146,17 @@ def sweep(
 
 def sweep_webhooks(settings: Settings, send: Send, *, limit: int = 500) -> list[str]:
     """Send again pending webhook deliveries whose message is overdue."""
-    now = utcnow()
-    stale = now - timedelta(seconds=settings.resend_after_seconds)
-    ids = []
     with session_scope(settings.database_url) as s:
-        deliveries = s.exec(
-            select(WebhookDelivery)
-            .where(
-                WebhookDelivery.state == DeliveryState.PENDING,
-                or_(
-                    and_(
-                        col(WebhookDelivery.next_attempt_at).is_(None),
-                        col(WebhookDelivery.updated_at) < stale,
-                    ),
-                    col(WebhookDelivery.next_attempt_at) < stale,
-                ),
-            )
-            .limit(limit)
-        ).all()
-        for delivery in deliveries:
-            send(delivery.id)
-            delivery.enqueued_at = delivery.updated_at = now
-            delivery.next_attempt_at = None
-            s.add(delivery)
-            ids.append(delivery.id)
+        ids = lost_to_resend(
+            s,
+            WebhookDelivery,
+            sent_at="updated_at",
+            now=utcnow(),
+            resend_after_seconds=settings.resend_after_seconds,
+            limit=limit,
+        )
+        for delivery_id in ids:  # before commit: a broker that refuses leaves them unmarked
+            send(delivery_id)
     if ids:
         log.info("sweep re-sent %d webhook deliver%s", len(ids), "y" if len(ids) == 1 else "ies")
     return ids

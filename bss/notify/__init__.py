@@ -36,6 +36,7 @@ from bss.notify.recipients import (
     owners_recipients,
     remove_recipient,
 )
+from bss.notify.resend import lost_to_resend
 from bss.notify.schedule import NotifyTick, notify_due, notify_forever
 from bss.notify.sender_fields import (
     MODE_LABELS,
@@ -72,6 +73,7 @@ __all__ = [
     "instance_recovered",
     "is_open",
     "job_failed",
+    "lost_to_resend",
     "notify_due",
     "notify_forever",
     "open_alert",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from bss.db import session_scope
@@ -25,7 +25,6 @@ from bss.models import (
     InstanceStatus,
     MailMessage,
     MailSender,
-    MailState,
     NotifyTopic,
     SenderMode,
     SenderStatus,
@@ -41,6 +40,7 @@ from bss.notify.conditions import (
     token_expiring_key,
 )
 from bss.notify.outbox import queue_mail
+from bss.notify.resend import lost_to_resend
 from bss.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -254,27 +254,16 @@ def _warn(session: Session, *, key: str, what: str, todo: str, path: str, **aler
 
 def resend_lost(settings: Settings, send: Send, now: datetime, *, limit: int = 500) -> list[str]:
     """Send again pending mail whose message is overdue (lost with Redis, or a dead worker)."""
-    stale = now - timedelta(seconds=settings.resend_after_seconds)
     with session_scope(settings.database_url) as s:
-        lost = s.exec(
-            select(MailMessage)
-            .where(
-                MailMessage.state == MailState.PENDING,
-                or_(
-                    and_(
-                        col(MailMessage.next_attempt_at).is_(None),
-                        col(MailMessage.enqueued_at) < stale,
-                    ),
-                    col(MailMessage.next_attempt_at) < stale,
-                ),
-            )
-            .limit(limit)
-        ).all()
-        for message in lost:
-            message.enqueued_at, message.next_attempt_at = now, None
-            s.add(message)
-        ids = [m.id for m in lost]
-    for message_id in ids:
+        ids = lost_to_resend(
+            s,
+            MailMessage,
+            sent_at="enqueued_at",
+            now=now,
+            resend_after_seconds=settings.resend_after_seconds,
+            limit=limit,
+        )
+    for message_id in ids:  # after commit: a worker finds the row as re-sent
         send(message_id)
     return ids
 
