@@ -14,9 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from bss.db import session_scope
 from bss.models import (
@@ -46,6 +48,8 @@ from bss.settings import Settings
 log = logging.getLogger(__name__)
 
 Send = Callable[[str], None]
+# Whoever holds a refresh token the scheduler watches: an instance, a mail sender.
+Holder = TypeVar("Holder", Instance, MailSender)
 # Alerts and digests mailed in one tick at most (the rest in the next).
 BATCH = 200
 
@@ -181,6 +185,74 @@ def _absorb_twins(session: Session, digest: Alert, window: timedelta, now: datet
         session.add(digest)
 
 
+@dataclass(frozen=True)
+class _Expiring(Generic[Holder]):
+    """One kind of refresh token the scheduler warns about, and the words of its alert."""
+
+    rows: Callable[[datetime], SelectOfScalar[Holder]]  # whose token ends by then, and works
+    key: Callable[[int | None], str]
+    instance_id: Callable[[Holder], int | None]
+    words: Callable[[Session, Holder], tuple[str, str, str]]  # title, what, todo
+    path: Callable[[Holder], str]
+
+
+def _instances_expiring(horizon: datetime) -> SelectOfScalar[Instance]:
+    return select(Instance).where(
+        Instance.status == InstanceStatus.AUTHENTICATED,
+        col(Instance.refresh_token_expires_at).is_not(None),
+        col(Instance.refresh_token_expires_at) <= horizon,
+    )
+
+
+def _instance_words(session: Session, instance: Instance) -> tuple[str, str, str]:
+    label, ends = instance_label(session, instance), instance.refresh_token_expires_at
+    return (
+        f"The authorization of instance {label} ends {when(ends)}",
+        f"Google said the refresh token of instance {label} stops working at "
+        f"{when(ends)}. Its jobs will then wait for re-authentication.",
+        "Click Authenticate Instance again before then. Tokens that end after 7 days "
+        "come from an OAuth consent screen in Testing: publishing the app (In production) "
+        "in the Google Cloud console ends that.",
+    )
+
+
+def _senders_expiring(horizon: datetime) -> SelectOfScalar[MailSender]:
+    return select(MailSender).where(
+        MailSender.mode == SenderMode.SMTP_XOAUTH2,
+        MailSender.status == SenderStatus.OK,
+        col(MailSender.refresh_token_expires_at).is_not(None),
+        col(MailSender.refresh_token_expires_at) <= horizon,
+    )
+
+
+def _sender_words(_session: Session, sender: MailSender) -> tuple[str, str, str]:
+    ends = sender.refresh_token_expires_at
+    return (
+        f"The authorization of mail sender {sender.name} ends {when(ends)}",
+        f"Google said the mailbox {sender.from_address} of mail sender "
+        f"{sender.name} can be used until {when(ends)}.",
+        "Click Authenticate mailbox again before then.",
+    )
+
+
+EXPIRING: tuple[_Expiring[Any], ...] = (
+    _Expiring[Instance](
+        rows=_instances_expiring,
+        key=token_expiring_key,
+        instance_id=lambda instance: instance.id,
+        words=_instance_words,
+        path=lambda instance: f"/portal/instances/{instance.id}",
+    ),
+    _Expiring[MailSender](
+        rows=_senders_expiring,
+        key=sender_token_expiring_key,
+        instance_id=lambda sender: sender.instance_id,
+        words=_sender_words,
+        path=senders_path,
+    ),
+)
+
+
 def _warn_expiring(settings: Settings, now: datetime, tick: NotifyTick) -> None:
     """Refresh tokens Google gave a lifetime (a consent screen in Testing: 7 days) that end
     within BSS_TOKEN_EXPIRY_WARNING_SECONDS: warned once, until a new consent."""
@@ -188,68 +260,22 @@ def _warn_expiring(settings: Settings, now: datetime, tick: NotifyTick) -> None:
         return
     horizon = now + timedelta(seconds=settings.token_expiry_warning_seconds)
     with session_scope(settings.database_url) as s:
-        instances = s.exec(
-            select(Instance).where(
-                Instance.status == InstanceStatus.AUTHENTICATED,
-                col(Instance.refresh_token_expires_at).is_not(None),
-                col(Instance.refresh_token_expires_at) <= horizon,
-            )
-        ).all()
-        for instance in instances:
-            key = token_expiring_key(instance.id)
-            if find_open(s, key) is not None:
-                continue
-            label = instance_label(s, instance)
-            ends = instance.refresh_token_expires_at
-            _warn(
-                s,
-                key=key,
-                distributor_id=instance.distributor_id,
-                instance_id=instance.id,
-                title=f"The authorization of instance {label} ends {when(ends)}",
-                what=f"Google said the refresh token of instance {label} stops working at "
-                f"{when(ends)}. Its jobs will then wait for re-authentication.",
-                todo="Click Authenticate Instance again before then. Tokens that end after 7 days "
-                "come from an OAuth consent screen in Testing: publishing the app (In production) "
-                "in the Google Cloud console ends that.",
-                path=f"/portal/instances/{instance.id}",
-            )
-            tick.warned.append(key)
-        senders = s.exec(
-            select(MailSender).where(
-                MailSender.mode == SenderMode.SMTP_XOAUTH2,
-                MailSender.status == SenderStatus.OK,
-                col(MailSender.refresh_token_expires_at).is_not(None),
-                col(MailSender.refresh_token_expires_at) <= horizon,
-            )
-        ).all()
-        for sender in senders:
-            key = sender_token_expiring_key(sender.id)
-            if find_open(s, key) is not None:
-                continue
-            ends = sender.refresh_token_expires_at
-            _warn(
-                s,
-                key=key,
-                distributor_id=sender.distributor_id,
-                instance_id=sender.instance_id,
-                title=f"The authorization of mail sender {sender.name} ends {when(ends)}",
-                what=f"Google said the mailbox {sender.from_address} of mail sender "
-                f"{sender.name} can be used until {when(ends)}.",
-                todo="Click Authenticate mailbox again before then.",
-                path=senders_path(sender),
-            )
-            tick.warned.append(key)
-
-
-def _warn(session: Session, *, key: str, what: str, todo: str, path: str, **alert: object) -> None:
-    open_alert(
-        session,
-        key=key,
-        topic=NotifyTopic.INSTANCE_TOKEN_EXPIRING,
-        details={"what": what, "todo": todo, "path": path},
-        **alert,  # type: ignore[arg-type]
-    )
+        for kind in EXPIRING:
+            for holder in s.exec(kind.rows(horizon)).all():
+                key = kind.key(holder.id)
+                if find_open(s, key) is not None:
+                    continue
+                title, what, todo = kind.words(s, holder)
+                open_alert(
+                    s,
+                    key=key,
+                    topic=NotifyTopic.INSTANCE_TOKEN_EXPIRING,
+                    distributor_id=holder.distributor_id,
+                    instance_id=kind.instance_id(holder),
+                    title=title,
+                    details={"what": what, "todo": todo, "path": kind.path(holder)},
+                )
+                tick.warned.append(key)
 
 
 def resend_lost(settings: Settings, send: Send, now: datetime, *, limit: int = 500) -> list[str]:
