@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, create_engine
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random
 
 from bss.settings import get_settings
 
@@ -23,6 +26,13 @@ STATISTICS_DRIFT = 1.25
 STATISTICS_MIN_ROWS = 1000
 # How much of a SQLite database file a connection maps into memory (address space, not RAM).
 SQLITE_MMAP_BYTES = 1 << 30
+# PostgreSQL's answers that roll a transaction back for colliding with another one, not for
+# anything wrong in it (deadlock_detected, serialization_failure): running it again is right.
+CONFLICT_SQLSTATES = frozenset({"40P01", "40001"})
+CONFLICT_ATTEMPTS = 4
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @functools.cache
@@ -140,3 +150,36 @@ def session_scope(database_url: str) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """The database rolled the transaction back because it collided with another (a deadlock,
+    a serialization failure), not because of what it did."""
+    return isinstance(exc, DBAPIError) and (
+        getattr(exc.orig, "sqlstate", None) in CONFLICT_SQLSTATES
+    )
+
+
+def again_on_conflict(session: Session, transaction: Callable[[], T]) -> T:
+    """Run `transaction` (statements up to and including their commit, nothing sent anywhere
+    before it) and, when the database rolls it back for colliding with another, roll the
+    session back and run it again, a few milliseconds later, up to CONFLICT_ATTEMPTS times."""
+
+    def rolled_back(state: Any) -> None:
+        session.rollback()
+        exc = state.outcome.exception()  # its text would carry the statement's parameters
+        log.warning(
+            "transaction rolled back by the database (SQLSTATE %s); run again",
+            getattr(getattr(exc, "orig", None), "sqlstate", "?"),
+        )
+
+    for attempt in Retrying(
+        retry=retry_if_exception(is_conflict),
+        stop=stop_after_attempt(CONFLICT_ATTEMPTS),
+        wait=wait_random(0.002, 0.02),
+        before_sleep=rolled_back,
+        reraise=True,
+    ):
+        with attempt:
+            return transaction()
+    raise AssertionError("unreachable: Retrying returns or raises")  # pragma: no cover

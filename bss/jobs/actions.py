@@ -18,6 +18,7 @@ from sqlalchemy import delete, update
 from sqlmodel import Session, col
 
 from bss.accounts import audit
+from bss.db import again_on_conflict
 from bss.errors import InvalidState
 from bss.jobs.search import JobSearch, job_batches
 from bss.models import Job, JobSecret, JobState, add_event, utcnow
@@ -204,20 +205,31 @@ def _bulk(
     for batch in job_batches(session, scope=scope, search=bounded, states=states, size=batch_size):
         ids = [j.id for j in batch]
         previous = {j.id: j.state for j in batch}
-        done = act(session, ids)
-        for job_id, distributor_id in done:
-            add_event(
-                session,
-                job_id,
-                "state",
-                message.format(actor=actor.name),
-                state=new_state,
-                previous=previous[job_id],
-                by=actor.name,
-                bulk=True,
-            )
+
+        def change(
+            ids: list[str] = ids, previous: dict[str, str] = previous
+        ) -> list[tuple[str, int]]:
+            done = act(session, ids)
+            for job_id, _distributor_id in done:
+                add_event(
+                    session,
+                    job_id,
+                    "state",
+                    message.format(actor=actor.name),
+                    state=new_state,
+                    previous=previous[job_id],
+                    by=actor.name,
+                    bulk=True,
+                )
+            session.commit()
+            return done
+
+        # The batch's rows are locked in their own order, the workers' in theirs: a deadlock
+        # on PostgreSQL rolls the batch back, and it is changed again (a job that moved
+        # meanwhile is skipped by the state's condition).
+        done = again_on_conflict(session, change)
+        for _job_id, distributor_id in done:
             per_distributor[distributor_id] += 1
-        session.commit()
         if send is not None:
             _send_all(session, [job_id for job_id, _ in done], send)
         changed += len(done)

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from bss.crypto import Vault
+from bss.db import again_on_conflict
 from bss.errors import ConfigurationError, NotFound, ValidationFailed
 from bss.jobs.accept import redact, replay_of, request_digest, secret_at
 from bss.jobs.fairness import (
@@ -167,43 +168,101 @@ def accept_job(
         secrets = {p: value for p in op.secret_fields if (value := secret_at(validated, p))}
         if secrets and vault is None:
             raise ConfigurationError("A job with secrets needs the vault to encrypt them.")
-        terms = current_terms(session, settings, distributor_id)
-        conn = session.connection()
-        before = conn.execute(_BEFORE, {"distributor": distributor_id, "instance": instance_name})
-        instance_id, busy, held = before.one()
-        if instance_id is None:
-            raise NotFound(
-                f"No instance named {instance_name!r}.",
-                details=[{"field": "instance", "problem": "no such instance"}],
-            )
+        dumped = validated.model_dump(mode="json", exclude_none=True)
+        stored = redact(dumped, op.secret_fields) if op.secret_fields else dumped
+        order = _Order(
+            distributor_id=distributor_id,
+            instance_name=instance_name,
+            operation=op.name,
+            stored=stored,
+            external_ref=external_ref,
+            idempotency_key=idempotency_key,
+            request_hash=request_digest(
+                instance_name=instance_name,
+                operation=operation,
+                params=params,
+                external_ref=external_ref,
+                secret_fields=op.secret_fields,
+            ),
+            kept={p: vault.encrypt(v) for p, v in secrets.items()} if vault is not None else {},
+        )
+        # A deadlock or serialization failure on PostgreSQL rolls the transaction back before
+        # anything is sent: it runs again, from reading the counts.
+        written = again_on_conflict(session, lambda: _write(session, settings, order))
     except (ValidationFailed, NotFound, ConfigurationError):
         first = replay()  # a repeated key answers as it did, whatever this body is
         if first is not None:
             return Accepted(first, created=False)
         raise
+    except IntegrityError:
+        # The key was used before (or by a request at the same moment): answer as its replay.
+        session.rollback()
+        first = replay()
+        if first is None:
+            raise
+        return Accepted(first, created=False)
+    delivered = deliver(session, written.claimed, written.at, send) if written.claimed else []
+    job = NewJob(written.job_id, op.name, stored, external_ref, written.at, written.wait_reason)
+    return Accepted(
+        job,
+        created=True,
+        broker_away=written.job_id in written.claimed and written.job_id not in delivered,
+    )
+
+
+@dataclass(frozen=True)
+class _Order:
+    """A validated order, ready to write (its secrets encrypted)."""
+
+    distributor_id: int
+    instance_name: str
+    operation: str
+    stored: dict[str, Any]
+    external_ref: str | None
+    idempotency_key: str | None
+    request_hash: str
+    kept: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _Written:
+    """What one committed acceptance wrote: the job, when, those to send now, why it is held."""
+
+    job_id: str
+    at: datetime
+    claimed: list[str]
+    wait_reason: str | None
+
+
+def _write(session: Session, settings: Settings, order: _Order) -> _Written:
+    """The acceptance's transaction, up to its commit: the counts, the INSERT that decides sent
+    or held, its timeline line and secrets, older held jobs claimed in turn."""
+    distributor_id = order.distributor_id
+    terms = current_terms(session, settings, distributor_id)
+    conn = session.connection()
+    before = conn.execute(_BEFORE, {"distributor": distributor_id, "instance": order.instance_name})
+    instance_id, busy, held = before.one()
+    if instance_id is None:
+        raise NotFound(
+            f"No instance named {order.instance_name!r}.",
+            details=[{"field": "instance", "problem": "no such instance"}],
+        )
     room = terms.share is None or busy < terms.share
     # Said when the job is held for want of room; with room, only older held jobs can hold it
     # back, and it is claimed in turn with them below.
     reason = None if room else hold_reason(terms.share, busy=busy, earlier=held)
     now = utcnow()
-    dumped = validated.model_dump(mode="json", exclude_none=True)
-    stored = redact(dumped, op.secret_fields) if op.secret_fields else dumped
+    job_id = new_id("job")
     row: dict[str, Any] = {
-        "id": new_id("job"),
+        "id": job_id,
         "distributor_id": distributor_id,
         "instance_id": instance_id,
-        "operation": op.name,
-        "params": stored,
-        "external_ref": external_ref,
-        "customer_domain": customer_domain_of(stored),
-        "idempotency_key": idempotency_key,
-        "request_hash": request_digest(
-            instance_name=instance_name,
-            operation=operation,
-            params=params,
-            external_ref=external_ref,
-            secret_fields=op.secret_fields,
-        ),
+        "operation": order.operation,
+        "params": order.stored,
+        "external_ref": order.external_ref,
+        "customer_domain": customer_domain_of(order.stored),
+        "idempotency_key": order.idempotency_key,
+        "request_hash": order.request_hash,
         "state": JobState.QUEUED,
         "attempts": 0,
         "checkpoint": {},
@@ -213,25 +272,14 @@ def accept_job(
     statement = _INSERT_UNLIMITED if terms.share is None else _INSERT_WITHIN_SHARE
     knobs = {"distributor": distributor_id, "share": terms.share, "now": now, "reason": reason}
     # Everything written is made before the write lock is taken, so that it is held briefly.
-    job_id: str = row["id"]
     accepted = _line(job_id, now, "Accepted", state=JobState.QUEUED)
     held_line = _line(job_id, now, reason, state=JobState.QUEUED, held=True) if reason else None
     kept = [
-        {"job_id": job_id, "name": path, "value_enc": vault.encrypt(value), "reveal": False}
-        | {"created_at": now}
-        for path, value in secrets.items()
-        if vault is not None
+        {"job_id": job_id, "name": path, "value_enc": value, "reveal": False, "created_at": now}
+        for path, value in order.kept.items()
     ]
     lock_for_writing(conn)  # from here to the commit, SQLite's one writer is this request
-    try:
-        enqueued_at = conn.execute(statement, {**row, **knobs}).scalar_one()
-    except IntegrityError:
-        # The key was used before (or by a request at the same moment): answer as its replay.
-        session.rollback()
-        first = replay()
-        if first is None:
-            raise
-        return Accepted(first, created=False)
+    enqueued_at = conn.execute(statement, {**row, **knobs}).scalar_one()
     sent = enqueued_at is not None
     conn.execute(_INSERT_LINES, [accepted, held_line] if held_line and not sent else [accepted])
     if kept:
@@ -243,9 +291,7 @@ def accept_job(
             busy, held = load(session, distributor_id)
             wait_reason = hold(session, job_id, terms.share, busy=busy, earlier=max(held - 1, 0))
     session.commit()
-    delivered = deliver(session, claimed, now, send) if claimed else []
-    job = NewJob(job_id, op.name, stored, external_ref, now, wait_reason)
-    return Accepted(job, created=True, broker_away=job_id in claimed and job_id not in delivered)
+    return _Written(job_id, now, claimed, wait_reason)
 
 
 def _line(job_id: str, at: datetime, message: str, **data: Any) -> dict[str, Any]:

@@ -209,25 +209,6 @@ def test_a_job_ending_with_nothing_held_costs_one_statement(settings, tenant):
 # Over HTTP
 
 
-@pytest.fixture
-def api(settings, tenant):
-    with session_scope(settings.database_url) as s:
-        key = create_api_key(s, distributor=s.merge(tenant), label="intake")
-    app = create_app(settings)
-    sent: list[str] = []
-    app.extensions["bss.send"] = sent.append
-    client = app.test_client()
-
-    def post(body: dict[str, Any], **headers: str):
-        return client.post(
-            "/api/v1/jobs", json=body, headers={"Authorization": f"Bearer {key}", **headers}
-        )
-
-    post.sent = sent  # type: ignore[attr-defined]
-    post.key = key  # type: ignore[attr-defined]
-    return post
-
-
 def test_the_api_answers_202_with_the_job_then_200_for_its_replay(api, settings, tenant):
     body = {"instance": "main", "operation": "customer.create", "params": order()}
     first = api(body, **{"Idempotency-Key": "k-1"})
