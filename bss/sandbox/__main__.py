@@ -1,5 +1,5 @@
 """python -m bss.sandbox --host 127.0.0.1 --port 8765 [--state FILE] [--issuer URL]
-[--smtp-port N] [--smtp-cert FILE]"""
+[--smtp-port N] [--smtp-cert FILE] [--push-threads N]"""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import logging
 
 from bss.sandbox.app import serve
+from bss.sandbox.pubsub_push import PUSH_THREADS
 from bss.sandbox.tokens import GOOGLE_ISSUER
 
 
@@ -42,6 +43,13 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="write the SMTP server's self-signed certificate (PEM) to FILE, for clients to trust",
     )
+    parser.add_argument(
+        "--push-threads",
+        type=int,
+        metavar="N",
+        default=PUSH_THREADS,
+        help="Pub/Sub pushes outstanding at once (default: %(default)s)",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log each request")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -49,6 +57,8 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     if args.smtp_port is not None and not 0 <= args.smtp_port <= 65535:
         parser.error("--smtp-port must be between 0 and 65535")
+    if args.push_threads < 1:
+        parser.error("--push-threads must be at least 1")
     serve(
         args.host,
         args.port,
@@ -56,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         issuer=args.issuer,
         smtp_port=args.smtp_port,
         smtp_cert=args.smtp_cert,
+        push_threads=args.push_threads,
     )
 
 

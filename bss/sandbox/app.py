@@ -17,7 +17,7 @@ from bss.sandbox import batch as batch_module
 from bss.sandbox import faults
 from bss.sandbox.clock import rfc3339
 from bss.sandbox.errors import ApiError, DropConnection, OAuthError, SandboxError
-from bss.sandbox.pubsub_push import Pusher
+from bss.sandbox.pubsub_push import PUSH_THREADS, Pusher
 from bss.sandbox.state import State
 from bss.sandbox.tokens import GOOGLE_ISSUER
 
@@ -88,11 +88,17 @@ def _save(response: Response) -> Response:
     return response
 
 
-def create_app(*, state_file: str | None = None, issuer: str = GOOGLE_ISSUER) -> Flask:
+def create_app(
+    *,
+    state_file: str | None = None,
+    issuer: str = GOOGLE_ISSUER,
+    push_threads: int = PUSH_THREADS,
+) -> Flask:
     """A Flask app serving Google's side and the /_sandbox/ control API from one origin.
 
     ``issuer`` is the iss of the id tokens and of the OIDC discovery document; Google's by
     default, because clients such as GAM and google-auth's verify_oauth2_token insist on it.
+    ``push_threads``: Pub/Sub pushes outstanding at once.
     """
     from bss.sandbox import (
         batch,
@@ -157,15 +163,15 @@ def create_app(*, state_file: str | None = None, issuer: str = GOOGLE_ISSUER) ->
     app.after_request(_log_call)
     app.after_request(_save)
     app.after_request(partial.render)
-    # Pub/Sub push delivery; a daemon thread, stopped by serve() (or stop_pushes(app)).
-    pusher = Pusher(state, issuer=issuer)
+    # Pub/Sub push delivery; daemon threads, stopped by serve() (or stop_pushes(app)).
+    pusher = Pusher(state, issuer=issuer, threads=push_threads)
     app.extensions["sandbox_pusher"] = pusher
     pusher.start()
     return app
 
 
 def stop_pushes(app: Flask) -> None:
-    """Stop the app's Pub/Sub push thread (serve() does this on the way out)."""
+    """Stop the app's Pub/Sub push threads (serve() does this on the way out)."""
     app.extensions["sandbox_pusher"].stop()
 
 
@@ -210,13 +216,14 @@ def serve(
     issuer: str = GOOGLE_ISSUER,
     smtp_port: int | None = None,
     smtp_cert: str | None = None,
+    push_threads: int = PUSH_THREADS,
 ) -> None:
     """Serve the sandbox until SIGINT or SIGTERM; saves the state file on the way out.
 
     Gmail's SMTP server listens on ``smtp_port`` (None: ``port`` + 1 when free; 0: none), its
-    certificate written to ``smtp_cert`` when given.
+    certificate written to ``smtp_cert`` when given; ``push_threads`` Pub/Sub pushes at once.
     """
-    app = create_app(state_file=state_file, issuer=issuer)
+    app = create_app(state_file=state_file, issuer=issuer, push_threads=push_threads)
     # SMTP first: by the time HTTP answers (what starters wait for), SMTP answers too.
     smtp = _start_smtp(app, host, port, smtp_port, smtp_cert) if port else None
     try:

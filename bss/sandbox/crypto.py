@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import secrets
 from typing import cast
 
@@ -28,8 +29,10 @@ def new_key_id() -> str:
     return secrets.token_hex(20)
 
 
+@functools.lru_cache(maxsize=256)
 def _load_private_key(private_pem: str) -> rsa.RSAPrivateKey:
-    # Every key the sandbox handles comes from new_private_key_pem, so it is RSA.
+    # Every key the sandbox handles comes from new_private_key_pem, so it is RSA. Kept loaded:
+    # loading checks the key, about 50 times the cost of a signature with it.
     return cast(
         rsa.RSAPrivateKey, serialization.load_pem_private_key(private_pem.encode(), password=None)
     )
@@ -83,7 +86,9 @@ def certificate_pem(private_pem: str, common_name: str) -> str:
 
 def sign(claims: dict, private_pem: str, kid: str) -> str:
     """An RS256 JWT."""
-    return jwt.encode(claims, private_pem, algorithm="RS256", headers={"kid": kid})
+    return jwt.encode(
+        claims, _load_private_key(private_pem), algorithm="RS256", headers={"kid": kid}
+    )
 
 
 def verify(token: str, public_key_pem: str) -> dict:

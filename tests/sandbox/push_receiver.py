@@ -6,6 +6,7 @@ import base64
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,21 +17,44 @@ from .helpers import World
 WAIT = 10.0
 
 
+class Server(ThreadingHTTPServer):
+    # http.server's backlog of 5 drops connections of a burst of pushes (retried by TCP 1 s on)
+    request_queue_size = 64
+
+
 class Receiver:
-    """Records each POST; answers with the queued statuses, then 204."""
+    """Records each POST (and when it came); answers after ``delay`` seconds with the queued
+    statuses, then 204. Notes how many POSTs it answered at once, and any message POSTed
+    again while its previous POST was still being answered."""
 
     def __init__(self) -> None:
         self.posts: list[dict[str, Any]] = []
         self.statuses: list[int] = []
+        self.delay = 0.0
+        self.answering: Counter[str] = Counter()
+        self.most_at_once = 0
+        self.overlapping: list[str] = []
         self.lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = json.loads(raw)
+                message_id = body["message"]["messageId"]
                 with receiver.lock:
-                    receiver.posts.append({"headers": dict(self.headers), "body": json.loads(raw)})
+                    post = {"headers": dict(self.headers), "body": body, "at": time.monotonic()}
+                    receiver.posts.append(post)
                     status = receiver.statuses.pop(0) if receiver.statuses else 204
+                    if receiver.answering[message_id]:
+                        receiver.overlapping.append(message_id)
+                    receiver.answering[message_id] += 1
+                    receiver.most_at_once = max(
+                        receiver.most_at_once, sum(receiver.answering.values())
+                    )
+                time.sleep(receiver.delay)
+                with receiver.lock:
+                    receiver.answering[message_id] -= 1
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -38,7 +62,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/pubsub/push"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

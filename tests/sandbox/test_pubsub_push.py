@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 
 import pytest
 from google.auth.transport.requests import Request
@@ -11,10 +12,17 @@ from google.oauth2 import service_account as sa
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
+from bss.sandbox import create_app, pubsub
+from bss.sandbox.app import stop_pushes
+from bss.sandbox.pubsub_push import Pusher
+from bss.sandbox.state import State
+
 from .helpers import error_of
 from .push_receiver import event_of, our_customer, receiver_fixture, register, service_account
 
 PUBSUB = "https://www.googleapis.com/auth/pubsub"
+TOPIC = "projects/partner-watch/topics/C01"
+SUBSCRIPTION = "projects/p/subscriptions/s"
 receiver = pytest.fixture(receiver_fixture)
 
 
@@ -97,6 +105,137 @@ def test_push_is_retried_until_a_2xx(world, sandbox, setup, receiver):
     assert len({p["body"]["message"]["messageId"] for p in posts}) == 1
     time.sleep(0.5)
     assert len(receiver.posts) == 4  # acknowledged by the 204: not sent again
+
+
+def acknowledged(sandbox, name: str, timeout: float = 10.0) -> None:
+    """Wait until the subscription holds nothing more."""
+    deadline = time.monotonic() + timeout
+    while sandbox.call("GET", f"/_sandbox/pubsub/subscriptions/{name}")["pending"]:
+        assert time.monotonic() < deadline, f"{name} still holds messages"
+        time.sleep(0.02)
+
+
+def test_pushes_are_delivered_several_at_once(world, sandbox, setup, receiver):
+    key, topic, customer, sub = setup
+    # Given an endpoint that takes 0.3 s to answer, and 8 events waiting for it
+    receiver.delay = 0.3
+    sandbox.post(
+        "/_sandbox/pubsub/subscriptions",
+        {"topic": topic, "name": "busy", "push_endpoint": receiver.url},
+    )
+    sandbox.post("/_sandbox/pubsub/subscriptions/busy", {"paused": True})
+    for seats in range(6, 14):
+        change_seats(world, customer, sub, seats)
+    assert len(sandbox.call("GET", "/_sandbox/pubsub/subscriptions/busy")["pending"]) == 8
+    # When pushing starts
+    started = time.monotonic()
+    sandbox.post("/_sandbox/pubsub/subscriptions/busy", {"paused": False})
+    acknowledged(sandbox, "busy")
+    # Then all 8 are acknowledged in well under the 2.4 s one push at a time would take
+    assert time.monotonic() - started < 1.5
+    assert receiver.most_at_once > 1
+    assert len({p["body"]["message"]["messageId"] for p in receiver.posts}) == 8
+    assert receiver.overlapping == []
+    # And each push carries its OIDC token
+    for post in receiver.posts:
+        token = post["headers"]["Authorization"].removeprefix("Bearer ")
+        claims = id_token.verify_token(
+            token, Request(), audience=receiver.url, certs_url=world.origin + "/oauth2/v1/certs"
+        )
+        assert claims["email"] == key["client_email"]
+
+
+@pytest.fixture
+def pushes(receiver):
+    """A sandbox state with one push subscription on the receiver, and a way to start its
+    Pusher (stopped after the test)."""
+    state = State()
+    with state.lock:
+        pubsub.create_subscription(
+            state, name=SUBSCRIPTION, topic=TOPIC, push_config={"pushEndpoint": receiver.url}
+        )
+    started: list[Pusher] = []
+
+    def start(**options) -> Pusher:
+        pusher = Pusher(state, issuer="https://accounts.google.com", **options)
+        started.append(pusher)
+        pusher.start()
+        return pusher
+
+    yield state, start
+    for pusher in started:
+        pusher.stop()
+
+
+def publish(state: State, count: int = 1) -> list[str]:
+    with state.lock:
+        return [pubsub.publish(state, TOPIC, {"n": n}, {}) for n in range(count)]
+
+
+def test_a_failing_push_is_retried_with_growing_backoff(pushes, receiver):
+    state, start = pushes
+    # Given an endpoint that fails three times
+    receiver.statuses = [503, 500, 429]
+    [message_id] = publish(state)
+    # When the message is pushed, retried from 0.2 s on
+    start(threads=4, min_backoff=0.2)
+    posts = receiver.wait_for(4)
+    # Then each retry waited about twice as long as the one before, until the 204
+    gaps = [later["at"] - earlier["at"] for earlier, later in pairwise(posts)]
+    for n, gap in enumerate(gaps):
+        assert gap >= 0.2 * 2**n * 0.9, gaps
+    assert {p["body"]["message"]["messageId"] for p in posts} == {message_id}
+    time.sleep(0.3)
+    assert len(receiver.posts) == 4
+    with state.lock:
+        assert state.pubsub_messages == {}
+
+
+def test_a_message_is_never_pushed_twice_at_once(pushes, receiver):
+    state, start = pushes
+    # Given a slow, failing endpoint, and an ack deadline of 0 (Pub/Sub's least is 10 s): the
+    # message is due again while its push is still under way
+    receiver.delay = 0.3
+    receiver.statuses = [503, 503]
+    with state.lock:
+        state.pubsub_subscriptions[SUBSCRIPTION]["ackDeadlineSeconds"] = 0
+    publish(state, 3)
+    # When several push threads are free
+    start(threads=8, min_backoff=0.01)
+    receiver.wait_for(5)
+    time.sleep(0.5)
+    # Then no message was pushed again before its push had ended, and all were delivered
+    assert receiver.overlapping == []
+    assert receiver.most_at_once > 1
+    assert len(receiver.posts) == 5
+    with state.lock:
+        assert state.pubsub_messages == {}
+
+
+def test_stop_pushes_ends_every_push_thread(receiver):
+    # Given an app pushing with 3 threads, one push under way
+    app = create_app(push_threads=3)
+    pusher, state = app.extensions["sandbox_pusher"], app.extensions["sandbox"]
+    threads = [pusher.dispatcher, *pusher.workers]
+    assert len(pusher.workers) == 3 and all(t.is_alive() for t in threads)
+    receiver.delay = 0.3
+    with state.lock:
+        pubsub.create_subscription(
+            state, name=SUBSCRIPTION, topic=TOPIC, push_config={"pushEndpoint": receiver.url}
+        )
+    publish(state)
+    pusher.wake.set()
+    receiver.wait_for(1)
+    # When its pushes are stopped
+    stop_pushes(app)
+    # Then the push under way ended, acknowledged, and no thread is left
+    assert not any(t.is_alive() for t in threads)
+    with state.lock:
+        assert state.pubsub_messages == {}
+    # And nothing more is pushed
+    publish(state)
+    time.sleep(0.3)
+    assert len(receiver.posts) == 1
 
 
 def test_duplicate_knob_delivers_twice(world, sandbox, setup, receiver):
