@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
+from alembic import command, op
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
+from sqlalchemy import text
 
 from bss.db import get_engine, refresh_statistics
 
@@ -81,3 +82,36 @@ def current_revision(connection: Connection) -> str | None:
 def revision(database_url: str, message: str) -> None:
     """Autogenerate a new migration from the models (a developer's tool)."""
     command.revision(alembic_config(database_url), message=message, autogenerate=True)
+
+
+def create_index_online(name: str, table: str, columns: list[str], **kw: Any) -> None:
+    """In a migration: create an index without stopping writes to a big table. On PostgreSQL,
+    CREATE INDEX CONCURRENTLY, outside the migration's transaction (what came before it is
+    committed first); an index a failed build left INVALID is dropped and built again, one
+    already valid is kept. Elsewhere (SQLite has one writer anyway), CREATE INDEX."""
+    if op.get_bind().dialect.name != "postgresql":
+        op.create_index(name, table, columns, **kw)
+        return
+    with op.get_context().autocommit_block():
+        invalid = op.get_bind().execute(
+            text(
+                "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE c.relname = :name AND c.relkind = 'i' AND NOT i.indisvalid"
+            ),
+            {"name": name},
+        )
+        if invalid.first() is not None:
+            op.drop_index(name, table_name=table, postgresql_concurrently=True)
+        op.create_index(
+            name, table, columns, postgresql_concurrently=True, if_not_exists=True, **kw
+        )
+
+
+def drop_index_online(name: str, table: str) -> None:
+    """In a migration: drop an index without stopping writes to its table (on PostgreSQL,
+    DROP INDEX CONCURRENTLY, outside the migration's transaction)."""
+    if op.get_bind().dialect.name != "postgresql":
+        op.drop_index(name, table_name=table)
+        return
+    with op.get_context().autocommit_block():
+        op.drop_index(name, table_name=table, postgresql_concurrently=True, if_exists=True)

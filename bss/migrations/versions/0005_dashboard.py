@@ -10,6 +10,8 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
+from bss.migrate import create_index_online, drop_index_online
+
 revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
@@ -64,13 +66,12 @@ def upgrade() -> None:
             if domain:
                 conn.execute(job.update().where(job.c.id == job_id).values(customer_domain=domain))
         last = rows[-1][0]
-    with op.batch_alter_table("job") as batch_op:
-        for name, columns in INDEXES.items():
-            batch_op.create_index(name, columns, unique=False)
+    for name, columns in INDEXES.items():
+        create_index_online(name, "job", columns)
 
 
 def downgrade() -> None:
+    for name in INDEXES:
+        drop_index_online(name, "job")
     with op.batch_alter_table("job") as batch_op:
-        for name in INDEXES:
-            batch_op.drop_index(name)
         batch_op.drop_column("customer_domain")

@@ -7,7 +7,7 @@ Revises: 0009
 
 from collections.abc import Sequence
 
-from alembic import op
+from bss.migrate import create_index_online, drop_index_online
 
 revision: str = "0010"
 down_revision: str | None = "0009"
@@ -29,13 +29,13 @@ REPLACED = {"ix_job_state_instance": ["state", "instance_id"]}
 
 def upgrade() -> None:
     for name, columns in INDEXES.items():
-        op.create_index(name, "job", columns, unique=False)
+        create_index_online(name, "job", columns)
     for name in REPLACED:
-        op.drop_index(name, table_name="job")
+        drop_index_online(name, "job")
 
 
 def downgrade() -> None:
     for name, columns in REPLACED.items():
-        op.create_index(name, "job", columns, unique=False)
+        create_index_online(name, "job", columns)
     for name in INDEXES:
-        op.drop_index(name, table_name="job")
+        drop_index_online(name, "job")

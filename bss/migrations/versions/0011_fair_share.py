@@ -11,7 +11,8 @@ Revises: 0010
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
+
+from bss.migrate import create_index_online, drop_index_online
 
 revision: str = "0011"
 down_revision: str | None = "0010"
@@ -26,10 +27,10 @@ IN_FLIGHT = (
 
 def upgrade() -> None:
     where = sa.text(IN_FLIGHT)
-    op.create_index(
+    create_index_online(
         "ix_job_in_flight", "job", ["distributor_id"], sqlite_where=where, postgresql_where=where
     )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_job_in_flight", table_name="job")
+    drop_index_online("ix_job_in_flight", "job")

@@ -10,7 +10,7 @@ Revises: 0011
 
 from collections.abc import Sequence
 
-from alembic import op
+from bss.migrate import create_index_online, drop_index_online
 
 revision: str = "0012"
 down_revision: str | None = "0011"
@@ -19,10 +19,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index(
+    create_index_online(
         "ix_job_customer_line", "job", ["instance_id", "customer_domain", "created_at", "id"]
     )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_job_customer_line", table_name="job")
+    drop_index_online("ix_job_customer_line", "job")
