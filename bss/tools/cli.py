@@ -250,12 +250,21 @@ def db_upgrade(revision: str) -> None:
 )
 @click.option("--smtp-port", type=click.IntRange(0, 65535), help="Gmail SMTP; 0: none [--port + 1]")
 @click.option("--smtp-cert", metavar="FILE", help="Write the SMTP server's certificate to FILE.")
-def sandbox(host: str, port: int, state_file: str | None, issuer: str, **smtp: int | str) -> None:
+@click.option(
+    "--push-threads",
+    type=click.IntRange(1, 256),
+    default=8,
+    show_default=True,
+    help="Pub/Sub pushes under way at once.",
+)
+def sandbox(
+    host: str, port: int, state_file: str | None, issuer: str, push_threads: int, **smtp: int | str
+) -> None:
     """Run the local stand-in for Google's OAuth, Workspace APIs and Gmail SMTP."""
     from bss.sandbox import serve
 
     _log_at(logging.INFO)
-    serve(host, port, state_file=state_file, issuer=issuer, **smtp)  # type: ignore[arg-type]
+    serve(host, port, state_file=state_file, issuer=issuer, push_threads=push_threads, **smtp)  # type: ignore[arg-type]
 
 
 @main.command()
