@@ -48,6 +48,8 @@ KINDS = {
     "dashboard_mail.refresh": "platform_action",
     "dashboard_mail.send_test": "platform_action",
     "dashboard_mail.remove_sender": "platform_action",
+    "dashboard_mail.edit_sender": "platform_page",
+    "dashboard_mail.save_sender": "platform_save",
 }
 
 # (kind, role) -> HTTP status. Distributor A owns the job and instance every route names.
@@ -79,9 +81,26 @@ EXPECTED = {
         "viewer": 200,
         "viewer_b": 404,
     },
+    # What only operators see: the platform's (a distributor's admin cannot tell it exists)
+    "platform_page": {
+        "operator": 200,
+        "admin_a": 404,
+        "admin_b": 404,
+        "viewer": 404,
+        "viewer_b": 404,
+    },
     # What only operators change: the platform's (a distributor's admin cannot tell it exists)
     "platform_action": {
         "operator": 302,
+        "admin_a": 404,
+        "admin_b": 404,
+        "viewer": 403,
+        "viewer_b": 403,
+    },
+    # The platform sender's Edit form, saved: the world's sender has no key yet, so an operator's
+    # save is refused with its page again (422) until one is uploaded
+    "platform_save": {
+        "operator": 422,
         "admin_a": 404,
         "admin_b": 404,
         "viewer": 403,

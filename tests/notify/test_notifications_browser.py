@@ -1,7 +1,8 @@
 """The Notifications page in a real browser (headless chromium driven by Playwright), against a
 real web server, a real worker on the mail queue and the sandbox's consent page and Gmail SMTP
 server: a distributor's admin adds a recipient and an SMTP sender, authenticates its mailbox in
-the pop-up, sees until when its tokens work, and sends a test message that arrives at Google."""
+the pop-up, sees until when its tokens work, sends a test message that arrives at Google, and
+renames the sender on its Edit page."""
 
 from __future__ import annotations
 
@@ -202,6 +203,20 @@ def test_an_admin_sets_up_an_smtp_sender_and_a_test_message_arrives(page, live: 
     assert "'alerts'" in mail["body"] and "XOAUTH2" in mail["body"]
     with session_scope(live.settings.database_url) as s:
         assert s.get(MailSender, int(sender_id)).last_sent_at is not None
+
+    # When they click Edit: the form shows what is stored
+    page.click(f"#edit-sender-{sender_id}")
+    page.wait_for_selector("#sender-edit-form")
+    assert page.input_value("#sender-edit-name") == "alerts"
+    assert page.input_value("#sender-edit-from") == google.admin
+    shot(page, "06-sender-edit")
+    # And rename the sender and save
+    page.fill("#sender-edit-name", "ops-alerts")
+    page.click("#save-sender")
+    # Then the page shows the new name, the mailbox still authenticated
+    page.wait_for_selector(".flash-ok >> text=Sender 'alerts' is saved. Renamed to 'ops-alerts'.")
+    assert page.inner_text(f"#sender-{sender_id} h3") == "ops-alerts"
+    assert page.inner_text(f"#sender-{sender_id}-status") == "OK"
     assert refused == []
 
 

@@ -88,5 +88,17 @@ class SenderForm(FlaskForm):
     key_file = FileField("Service-account JSON key")
 
 
+class SenderEditForm(FlaskForm):
+    """A sender's changes; its mode stays. Which fields matter depends on the mode."""
+
+    name = StringField("Name", validators=[Optional(), Length(max=100)])
+    instance_id = SelectField(
+        "Instance", coerce=int, validators=[Optional()], validate_choice=False
+    )
+    from_address = StringField("From address", validators=[Optional(), Length(max=320)])
+    # Write-only: never shown back; left empty, the stored key stays.
+    key_file = FileField("Service-account JSON key")
+
+
 class TestMessageForm(FlaskForm):
     to = StringField("To", validators=[Optional(), Length(max=320)])

@@ -1,8 +1,9 @@
 """The Notifications page's forms and buttons, for a distributor (in the portal) and for the
 platform (on the dashboard's Mail page, operators only): add and remove recipients; add, remove
-and make default a sender; Authenticate mailbox (a pop-up, back through the OAuth callback);
-Refresh now; Send a test message. Each is a POST with a CSRF token, goes on the audit log, and
-answers with a redirect to the page (a refused form's input is kept for it)."""
+and make default a sender, and its Edit page (`sender_edit`, routed here with the rest);
+Authenticate mailbox (a pop-up, back through the OAuth callback); Refresh now; Send a test
+message. Each is a POST with a CSRF token, goes on the audit log, and answers with a redirect to
+the page (a refused form's input is kept for it; a refused edit shows its page again)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from bss.gateway import digest, oauth
 from bss.models import MailSender, NotifyTopic, SenderMode, SenderStatus, User, utcnow
 from web import times
 from web.deps import db, settings
-from web.portal import notifications
+from web.portal import notifications, sender_edit
 from web.portal.access import (
     audit_action,
     browser_id,
@@ -46,19 +47,11 @@ from web.portal.notifications import (
 MAILBOX_FLOWS = "mailbox_flows"
 
 
-def _problems(exc: ValidationFailed, labels: dict[str, str]) -> list[str]:
-    details = exc.details if isinstance(exc.details, list) else []
-    listed = [
-        f"{labels.get(str(d.get('field')), d.get('field'))}: {d.get('problem')}"
-        for d in details
-        if isinstance(d, dict)
-    ]
-    return listed or [exc.message]
-
-
 def _refused(owner: Owner, exc: BssError, labels: dict[str, str] | None = None):
     db().rollback()
-    problems = _problems(exc, labels or {}) if isinstance(exc, ValidationFailed) else []
+    problems = (
+        notifications.problems(exc, labels or {}) if isinstance(exc, ValidationFailed) else []
+    )
     for problem in problems or [exc.message]:
         flash(problem, "error")
     return redirect(owner.page())
@@ -325,17 +318,23 @@ ACTIONS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("/senders/<int:sender_id>/test", send_test),
     ("/senders/<int:sender_id>/remove", remove_sender),
 )
+# Forms on a page of their own: the page, and where it posts
+PAGES: tuple[tuple[str, Callable[..., Any], str], ...] = (
+    ("/senders/<int:sender_id>/edit", sender_edit.edit_sender, "GET"),
+    ("/senders/<int:sender_id>/edit", sender_edit.save_sender, "POST"),
+)
 
 
 def register(bp: Blueprint, prefix: str, *, platform: bool = False) -> None:
     """Route the forms of an owner's page under `prefix` of `bp`: a distributor's (the prefix
     names `<int:distributor_id>`), or the platform's."""
-    for rule, view in ACTIONS:
+    routes = [(rule, view, "POST") for rule, view in ACTIONS] + list(PAGES)
+    for rule, view, method in routes:
         if platform:
             defaults: dict[str, Any] = {"distributor_id": None}
-            bp.add_url_rule(prefix + rule, view.__name__, view, methods=["POST"], defaults=defaults)
+            bp.add_url_rule(prefix + rule, view.__name__, view, methods=[method], defaults=defaults)
         else:
-            bp.add_url_rule(prefix + rule, view.__name__, view, methods=["POST"])
+            bp.add_url_rule(prefix + rule, view.__name__, view, methods=[method])
 
 
 register(notifications.bp, "/distributors/<int:distributor_id>/notifications")

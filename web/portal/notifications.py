@@ -13,6 +13,7 @@ from flask import Blueprint, abort, redirect, render_template, session, url_for
 from sqlmodel import col, select
 
 from bss import notify
+from bss.errors import ValidationFailed
 from bss.models import (
     Distributor,
     Instance,
@@ -150,6 +151,11 @@ def instances_for(owner: Owner) -> list[Instance]:
     return list(db().exec(query).all())
 
 
+def instance_choices(instances: list[Instance]) -> list[tuple[int, str]]:
+    """The Instance field's options of a sender's form (0: none chosen)."""
+    return [(0, "Choose an instance")] + [(i.id, i.name) for i in instances if i.id is not None]
+
+
 def owner_context(owner: Owner, user: User) -> dict[str, Any]:
     """What the senders and recipients sections of a page show, and their forms."""
     instances = instances_for(owner)
@@ -157,9 +163,7 @@ def owner_context(owner: Owner, user: User) -> dict[str, Any]:
     senders = notify.owners_senders(db(), owner.distributor_id)
     kept = session.pop(KEPT_INPUT, None) or {}
     sender_form = SenderForm(formdata=None, **kept.get("sender", {}))
-    sender_form.instance_id.choices = [(0, "Choose an instance")] + [
-        (i.id, i.name) for i in instances if i.id is not None
-    ]
+    sender_form.instance_id.choices = instance_choices(instances)
     return {
         "owner": owner,
         "senders": [sender_view(s, by_id) for s in senders],
@@ -173,6 +177,18 @@ def owner_context(owner: Owner, user: User) -> dict[str, Any]:
         "action": ActionForm(),
         "has_instances": bool(instances),
     }
+
+
+def problems(exc: ValidationFailed, labels: dict[str, str]) -> list[str]:
+    """A refused form's problems, one line per bad field in the form's words (the summary only
+    when no field is named)."""
+    details = exc.details if isinstance(exc.details, list) else []
+    listed = [
+        f"{labels.get(str(d.get('field')), d.get('field'))}: {d.get('problem')}"
+        for d in details
+        if isinstance(d, dict)
+    ]
+    return listed or [exc.message]
 
 
 def keep_input(**kept: Any) -> None:
