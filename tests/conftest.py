@@ -27,7 +27,7 @@ from bss.settings import Settings
 from bss.tools import Supervisor, free_port, wait_http
 from tests.support.sandbox_smtp import smtp_of
 
-pytest_plugins = ["tests.support.portal", "tests.support.dashboard"]
+pytest_plugins = ["tests.support.portal", "tests.support.dashboard", "tests.support.api"]
 
 ROOT = Path(__file__).resolve().parent.parent
 # Debian's chromium: Playwright cannot download its own browser here.

@@ -1,4 +1,5 @@
-"""Fixtures of the jobs wing's tests."""
+"""The billing API as a test calls it: an API key of the tenant, the app in process, the job ids
+it sent to the broker kept in a list (the edge: no worker)."""
 
 from __future__ import annotations
 
