@@ -16,6 +16,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional
 
+from bss.errors import ValidationFailed
 from bss.models import InstanceMode, SenderMode
 from bss.notify import MODE_LABELS
 
@@ -102,3 +103,15 @@ class SenderEditForm(FlaskForm):
 
 class TestMessageForm(FlaskForm):
     to = StringField("To", validators=[Optional(), Length(max=320)])
+
+
+def problems(exc: ValidationFailed, labels: dict[str, str]) -> list[str]:
+    """A refused form's problems, one line per bad field in the form's words (the summary only
+    when no field is named)."""
+    details = exc.details if isinstance(exc.details, list) else []
+    listed = [
+        f"{labels.get(str(d.get('field')), d.get('field'))}: {d.get('problem')}"
+        for d in details
+        if isinstance(d, dict)
+    ]
+    return listed or [exc.message]

@@ -32,7 +32,7 @@ from web.portal.access import (
     visible_distributors,
     visible_instances,
 )
-from web.portal.forms import ActionForm, InstanceForm, ServiceAccountForm
+from web.portal.forms import ActionForm, InstanceForm, ServiceAccountForm, problems
 from web.portal.instance_events import notifications_context
 
 bp = Blueprint("instances", __name__, url_prefix="/portal")
@@ -166,7 +166,7 @@ def new_instance():
                 return redirect(url_for("instances.show_instance", instance_id=instance.id))
             except ValidationFailed as exc:
                 db().rollback()
-                errors = _problems(exc)
+                errors = problems(exc, FIELD_LABELS)
     elif request.method == "POST":
         errors = _form_errors(form)
     return render_template(
@@ -210,7 +210,7 @@ def edit_instance(instance_id: int):
             return redirect(url_for("instances.show_instance", instance_id=instance.id))
         except ValidationFailed as exc:
             db().rollback()
-            errors = _problems(exc)
+            errors = problems(exc, FIELD_LABELS)
     elif request.method == "POST":
         errors = _form_errors(form)
     return render_template(
@@ -249,18 +249,6 @@ def show_instance(instance_id: int):
 def instance_health(instance_id: int):
     instance = instance_or_404(instance_id)
     return render_template("portal/_health.html", instance=instance, health=health_of(instance))
-
-
-def _problems(exc: ValidationFailed) -> list[str]:
-    """One line per bad field, in the form's words; the summary only when no field is named
-    (it repeats the fields' problems)."""
-    details = exc.details if isinstance(exc.details, list) else []
-    listed = [
-        f"{FIELD_LABELS.get(d.get('field'), d.get('field'))}: {d.get('problem')}"
-        for d in details
-        if isinstance(d, dict)
-    ]
-    return listed or [exc.message]
 
 
 def _form_errors(form: InstanceForm | ServiceAccountForm) -> list[str]:

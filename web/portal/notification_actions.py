@@ -34,7 +34,7 @@ from web.portal.access import (
     sign_in_required,
     vault,
 )
-from web.portal.forms import ActionForm, RecipientForm, SenderForm, TestMessageForm
+from web.portal.forms import ActionForm, RecipientForm, SenderForm, TestMessageForm, problems
 from web.portal.notifications import (
     Owner,
     keep_input,
@@ -49,10 +49,8 @@ MAILBOX_FLOWS = "mailbox_flows"
 
 def _refused(owner: Owner, exc: BssError, labels: dict[str, str] | None = None):
     db().rollback()
-    problems = (
-        notifications.problems(exc, labels or {}) if isinstance(exc, ValidationFailed) else []
-    )
-    for problem in problems or [exc.message]:
+    found = problems(exc, labels or {}) if isinstance(exc, ValidationFailed) else []
+    for problem in found or [exc.message]:
         flash(problem, "error")
     return redirect(owner.page())
 

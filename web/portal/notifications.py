@@ -13,7 +13,6 @@ from flask import Blueprint, abort, redirect, render_template, session, url_for
 from sqlmodel import col, select
 
 from bss import notify
-from bss.errors import ValidationFailed
 from bss.models import (
     Distributor,
     Instance,
@@ -177,18 +176,6 @@ def owner_context(owner: Owner, user: User) -> dict[str, Any]:
         "action": ActionForm(),
         "has_instances": bool(instances),
     }
-
-
-def problems(exc: ValidationFailed, labels: dict[str, str]) -> list[str]:
-    """A refused form's problems, one line per bad field in the form's words (the summary only
-    when no field is named)."""
-    details = exc.details if isinstance(exc.details, list) else []
-    listed = [
-        f"{labels.get(str(d.get('field')), d.get('field'))}: {d.get('problem')}"
-        for d in details
-        if isinstance(d, dict)
-    ]
-    return listed or [exc.message]
 
 
 def keep_input(**kept: Any) -> None:

@@ -16,13 +16,12 @@ from bss.errors import ValidationFailed
 from bss.models import MailSender, SenderMode
 from web.deps import db
 from web.portal.access import audit_action, require_user, sign_in_required, vault
-from web.portal.forms import SenderEditForm
+from web.portal.forms import SenderEditForm, problems
 from web.portal.notifications import (
     Owner,
     instance_choices,
     instances_for,
     owner_or_404,
-    problems,
     sender_or_404,
 )
 
