@@ -19,7 +19,7 @@ import dramatiq
 import redis
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
-from dramatiq.common import compute_backoff, dq_name
+from dramatiq.common import compute_backoff
 from dramatiq.errors import ConnectionClosed
 
 from bss.errors import ConfigurationError
@@ -117,19 +117,25 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     return WakingRedisBroker(url=broker_url(settings))
 
 
-# A message sent now also leaves a token here, which one idle consumer of the queue waits for.
+# A message sent (now, or with a delay to the queue's delay queue) also leaves a token here,
+# which one idle consumer of that queue waits for.
 WAKE_KEY = "bss:wake:{queue}"
 # Tokens nobody took (every consumer was busy) are capped: each costs an idle consumer one look.
 WAKE_TOKENS_KEPT = 8
+# An idle consumer looks at its queue at least this often, token or not: messages nobody
+# announces (put back from a dead or stopping worker) wait at most this long.
+IDLE_LOOK_S = 1.0
 
 
 class WakingRedisBroker(RedisBroker):
-    """Dramatiq's Redis broker, whose idle consumers are woken by a message sent rather than
-    finding it at their next poll. Dramatiq's consumer polls an empty queue at growing
-    intervals (up to its idle timeout): a message sent to idle workers waited 20-100 ms for
-    one to look, and a job released as another ended kept its distributor's slot that long.
+    """Dramatiq's Redis broker, whose idle consumers wait for a message to be announced rather
+    than polling their queue. Dramatiq's consumer polls an empty queue at growing intervals (up
+    to its idle timeout): a message sent to idle workers waited 20-100 ms for one to look, and
+    each worker process's eight consumers (four queues and their delay queues) asked Redis
+    about 70 times a second while idle. Here every message sent leaves a token that wakes one
+    consumer with room, and an idle consumer looks on its own only every IDLE_LOOK_S.
     Messages, acks and everything else stay Dramatiq's; a lost token only costs the wait for
-    the next poll, as before."""
+    the next look."""
 
     @property
     def consumer_class(self) -> type[_RedisConsumer]:
@@ -137,33 +143,35 @@ class WakingRedisBroker(RedisBroker):
 
     def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
         sent = super().enqueue(message, delay=delay)
-        if delay is None:  # due now: one idle consumer may take it at once
-            key = WAKE_KEY.format(queue=message.queue_name)
-            with self.client.pipeline(transaction=False) as pipe:
-                pipe.lpush(key, 1).ltrim(key, 0, WAKE_TOKENS_KEPT - 1).execute()
+        key = WAKE_KEY.format(queue=sent.queue_name)  # the delay queue's, for a delayed one
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.lpush(key, 1).ltrim(key, 0, WAKE_TOKENS_KEPT - 1).execute()
         return sent
 
 
 class _WakingConsumer(_RedisConsumer):
-    """Dramatiq's consumer, but with room and nothing to fetch it waits for a wake token
-    (BLPOP) for as long as it would have slept."""
+    """Dramatiq's consumer, but once a look finds the queue emptied, it waits for a token
+    (BLPOP, at most IDLE_LOOK_S) before it looks again, instead of looking and sleeping."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.drained = False  # the last look took fewer messages than it had room for
 
     def __next__(self) -> Any:
-        if self.message_cache or dq_name(self.queue_name) == self.queue_name:
-            return super().__next__()  # a message in hand, or the delay queue: as Dramatiq does
+        if self.message_cache:
+            return super().__next__()
         try:
             room = self.prefetch - self.outstanding_message_count
-            if room > 0:
-                self.message_cache = self.broker.do_fetch(self.queue_name, room)
-                if self.message_cache:
-                    return super().__next__()
-            self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
-            if room > 0:  # a token is for a consumer that can take the message
-                key = WAKE_KEY.format(queue=self.queue_name)
-                self.broker.client.blpop([key], timeout=backoff_ms / 1000)
-            else:
+            if room <= 0:  # every thread busy: as Dramatiq does, it sleeps a little
+                self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
                 time.sleep(backoff_ms / 1000)
-            return None
+                return None
+            if self.drained:  # nothing more was there: wait until something is announced
+                key = WAKE_KEY.format(queue=self.queue_name)
+                self.broker.client.blpop([key], timeout=IDLE_LOOK_S)
+            self.message_cache = self.broker.do_fetch(self.queue_name, room)
+            self.drained = len(self.message_cache) < room
+            return super().__next__() if self.message_cache else None
         except redis.ConnectionError as exc:
             raise ConnectionClosed(exc) from None
 

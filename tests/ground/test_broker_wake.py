@@ -9,8 +9,10 @@ import uuid
 
 import dramatiq
 import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import dq_name
 
-from bss.broker import WAKE_KEY, WAKE_TOKENS_KEPT, WakingRedisBroker
+from bss.broker import IDLE_LOOK_S, WAKE_KEY, WAKE_TOKENS_KEPT, WakingRedisBroker
 
 
 def message(queue: str, n: int = 0) -> dramatiq.Message:
@@ -48,7 +50,7 @@ def test_an_idle_consumer_is_woken_by_a_message_sent_now(redis_url):
     consumer.close()
 
 
-def test_a_delayed_message_wakes_nobody_and_unclaimed_wakes_are_capped(redis_url):
+def test_a_delayed_message_wakes_its_delay_queue_and_unclaimed_wakes_are_capped(redis_url):
     broker = WakingRedisBroker(url=redis_url)
     queue = f"wake-{uuid.uuid4().hex[:8]}"
     broker.declare_queue(queue)
@@ -56,9 +58,51 @@ def test_a_delayed_message_wakes_nobody_and_unclaimed_wakes_are_capped(redis_url
     key = WAKE_KEY.format(queue=queue)
     broker.enqueue(message(queue), delay=60_000)
     assert client.llen(key) == 0
+    assert client.llen(WAKE_KEY.format(queue=dq_name(queue))) == 1
     # While every worker is busy, messages keep coming: the tokens nobody took stay few, each
     # costing an idle consumer one look later
     for n in range(3 * WAKE_TOKENS_KEPT):
         broker.enqueue(message(queue, n))
     assert client.llen(key) == WAKE_TOKENS_KEPT
-    client.delete(key)
+    client.delete(key, WAKE_KEY.format(queue=dq_name(queue)))
+
+
+class CountingBroker(WakingRedisBroker):
+    """The broker, counting the consumers' looks at their queue."""
+
+    looks = 0
+
+    def do_fetch(self, *args):  # type: ignore[no-untyped-def]
+        CountingBroker.looks += 1
+        return super().__getattr__("do_fetch")(*args)  # Dramatiq makes its do_ commands there
+
+
+def consume_for(consumer, seconds: float) -> list[object]:
+    got: list[object] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = next(consumer)
+        if found is not None:
+            got.append(found)
+            consumer.ack(found)
+    return got
+
+
+def test_an_idle_consumer_looks_about_once_a_second_and_still_finds_an_unannounced_message(
+    redis_url,
+):
+    broker = CountingBroker(url=redis_url)
+    queue = f"wake-{uuid.uuid4().hex[:8]}"
+    broker.declare_queue(queue)
+    # Given a consumer whose queue is empty, with Dramatiq's 100 ms idle timeout
+    consumer = broker.consume(queue, prefetch=2, timeout=100)
+    CountingBroker.looks = 0
+    assert consume_for(consumer, 2.5) == []
+    # Then it looked at the queue about once a second, not ten times
+    assert CountingBroker.looks <= 2.5 / IDLE_LOOK_S + 2, CountingBroker.looks
+    # And a message put on the queue without a token (as Dramatiq puts back a dead worker's)
+    # is still found at its next look
+    RedisBroker(url=redis_url).enqueue(message(queue, 9))
+    got = consume_for(consumer, IDLE_LOOK_S + 1)
+    assert [m.args for m in got] == [(9,)]  # type: ignore[attr-defined]
+    consumer.close()
