@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, literal, union_all
 from sqlmodel import Session, col, select
 
 from bss.models import Job, JobState, utcnow
@@ -59,8 +59,18 @@ def _count(session: Session, *where: Any) -> Counter[tuple[str, str]]:
 
 
 def _ended_before(session: Session, cut: datetime) -> Counter[tuple[str, str]]:
-    finished = col(Job.finished_at)
-    return _count(session, col(Job.state).in_(ENDED), or_(finished < cut, finished.is_(None)))
+    """Ended jobs that did not end at or after `cut`: every ended job, counted from the (state,
+    operation) index alone, less those that ended since, read from the (state, finished_at)
+    index, in one statement (one snapshot). Reading each ended job's finished_at instead took
+    2.4 s at a million jobs on SQLite; this, about 0.1 s."""
+    ended = col(Job.state).in_(ENDED)
+    every = select(Job.state, Job.operation, func.count()).where(ended)
+    since = select(Job.state, Job.operation, literal(-1)).where(ended, col(Job.finished_at) >= cut)
+    rows = session.exec(union_all(every.group_by(Job.state, Job.operation), since))  # type: ignore[call-overload]
+    counts: Counter[tuple[str, str]] = Counter()
+    for state, op, n in rows:
+        counts[(str(state), op)] += int(n)
+    return counts
 
 
 def _settled_counts(session: Session, now: datetime) -> _Settled:
@@ -88,7 +98,15 @@ def job_counts(session: Session, *, now: datetime | None = None) -> Counts:
     settled = _settled_counts(session, now or utcnow())
     counts = _count(session, col(Job.state).in_(NOT_ENDED))
     counts.update(settled.counts)
-    counts.update(_count(session, col(Job.state).in_(ENDED), col(Job.finished_at) >= settled.cut))
+    # The recently ended, as rows counted here: a GROUP BY would lead SQLite's planner to the
+    # (state, operation) index, through every ended job, rather than the (state, finished_at)
+    # range (2 s instead of 2 ms at a million jobs).
+    recent = session.exec(
+        select(Job.state, Job.operation).where(
+            col(Job.state).in_(ENDED), col(Job.finished_at) >= settled.cut
+        )
+    )
+    counts.update((str(state), op) for state, op in recent)
     return {k: n for k, n in counts.items() if n}
 
 
