@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from bss import migrate
 from bss.accounts import create_distributor
@@ -25,6 +23,7 @@ from bss.instances import create_instance
 from bss.models import Distributor, InstanceStatus
 from bss.settings import Settings
 from bss.tools import Supervisor, free_port, wait_http
+from tests.support.databases import new_database
 from tests.support.sandbox_smtp import smtp_of
 
 pytest_plugins = ["tests.support.portal", "tests.support.dashboard", "tests.support.api"]
@@ -53,25 +52,9 @@ def supervisor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Supervisor]
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database for this test session: a fresh PostgreSQL database, or SQLite."""
-    server = os.environ.get("BSS_TEST_DATABASE_URL")
-    if not server:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'bss.db'}"
+    with new_database(tmp_path_factory.mktemp("db") / "bss.db", "bss_test") as url:
         migrate.upgrade(url)
         yield url
-        return
-    name = f"bss_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    migrate.upgrade(url)
-    yield url
-    from bss.db import get_engine
-
-    get_engine(url).dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -10,19 +10,19 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
 from bss.crypto import generate_key, key_id
 from bss.db import get_engine
 from bss.tools import free_port, wait_http
 from tests.e2e.pipeline import customers, new_domain, start_app
+from tests.support.databases import new_database
 
 FINAL = {"succeeded", "failed", "cancelled"}
 
@@ -43,20 +43,8 @@ def customer_params(domain: str) -> dict[str, object]:
 @pytest.fixture
 def fresh_database(tmp_path: Path) -> Iterator[str]:
     """A new, empty database: on BSS_TEST_DATABASE_URL's server, or a SQLite file not yet made."""
-    server = os.environ.get("BSS_TEST_DATABASE_URL")
-    if not server:
-        yield f"sqlite:///{tmp_path / 'restored' / 'bss.db'}"
-        return
-    name = f"bss_restored_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    yield url
-    get_engine(url).dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with new_database(tmp_path / "restored" / "bss.db", "bss_restored") as url:
+        yield url
 
 
 def bss(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -8,15 +8,14 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, text
 
 from bss import migrate
 from bss.db import get_engine
+from tests.support.databases import new_database
 
 SERVER = os.environ.get("BSS_TEST_DATABASE_URL")
 
@@ -24,19 +23,8 @@ SERVER = os.environ.get("BSS_TEST_DATABASE_URL")
 @pytest.fixture
 def empty_database(tmp_path) -> Iterator[str]:
     """A database of its own, with no schema yet."""
-    if not SERVER:
-        yield f"sqlite:///{tmp_path / 'upgrade.db'}"
-        return
-    name = f"bss_online_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(SERVER, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(SERVER).set(database=name).render_as_string(hide_password=False)
-    yield url
-    get_engine(url).dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with new_database(tmp_path / "upgrade.db", "bss_online") as url:
+        yield url
 
 
 def job_indexes(url: str) -> set[str]:

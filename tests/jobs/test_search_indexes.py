@@ -6,17 +6,15 @@ SQLite always; PostgreSQL too when BSS_TEST_DATABASE_URL is set.
 
 from __future__ import annotations
 
-import os
 import random
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, event, insert, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import event, insert, text
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bss import migrate
@@ -25,6 +23,7 @@ from bss.db import get_engine
 from bss.jobs import RETRYABLE, JobSearch, count_jobs, page_of_jobs
 from bss.models import Distributor, Instance, Job, utcnow
 from bss.monitoring import finished_buckets, waiting_by_instance
+from tests.support.databases import new_database
 
 JOBS = 24_000
 STATES = ["succeeded"] * 16 + ["failed", "queued", "retrying", "waiting_reauth", "cancelled"]
@@ -34,24 +33,10 @@ OPERATIONS = ["customer.create", "order.create", "subscription.create", "user.cr
 @pytest.fixture(scope="module")
 def big_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database of its own (the shared one stays small), migrated, with many jobs."""
-    server = os.environ.get("BSS_TEST_DATABASE_URL")
-    admin = None
-    if server:
-        name = f"bss_big_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('big') / 'jobs.db'}"
-    migrate.upgrade(url)
-    seed(get_engine(url))
-    yield url
-    get_engine(url).dispose()
-    if admin is not None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with new_database(tmp_path_factory.mktemp("big") / "jobs.db", "bss_big") as url:
+        migrate.upgrade(url)
+        seed(get_engine(url))
+        yield url
 
 
 def seed(engine: Engine) -> None:

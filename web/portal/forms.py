@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
@@ -115,3 +116,10 @@ def problems(exc: ValidationFailed, labels: dict[str, str]) -> list[str]:
         if isinstance(d, dict)
     ]
     return listed or [exc.message]
+
+
+def uploaded_key() -> bytes | None:
+    """The service-account key file the form carries, or None when none was chosen (an edit
+    then keeps the stored key)."""
+    upload = request.files.get("key_file")
+    return upload.read() if upload and upload.filename else None

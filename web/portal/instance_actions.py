@@ -18,7 +18,7 @@ from web.portal.access import (
     sign_in_required,
     vault,
 )
-from web.portal.forms import ActionForm, ServiceAccountForm
+from web.portal.forms import ActionForm, ServiceAccountForm, uploaded_key
 
 bp = Blueprint("instance_actions", __name__, url_prefix="/portal/instances")
 
@@ -137,13 +137,13 @@ def check(instance_id: int):
 def service_account(instance_id: int):
     instance = instance_or_404(instance_id)
     form = ServiceAccountForm()
-    upload = request.files.get("key_file")
+    key_file = uploaded_key()
     try:
         notes = instances.configure_service_account(
             db(),
             instance,
             vault=vault(),
-            key_file=upload.read() if upload and upload.filename else None,
+            key_file=key_file,
             delegated_admin=form.delegated_admin.data or "",
         )
     except ValidationFailed as exc:
@@ -154,7 +154,7 @@ def service_account(instance_id: int):
         "instance.service_account",
         distributor_id=instance.distributor_id,
         target=f"instance {instance.name}",
-        key_uploaded=bool(upload and upload.filename),
+        key_uploaded=key_file is not None,
         delegated_admin=instance.delegated_admin,
     )
     db().commit()

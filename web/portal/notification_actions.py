@@ -34,7 +34,14 @@ from web.portal.access import (
     sign_in_required,
     vault,
 )
-from web.portal.forms import ActionForm, RecipientForm, SenderForm, TestMessageForm, problems
+from web.portal.forms import (
+    ActionForm,
+    RecipientForm,
+    SenderForm,
+    TestMessageForm,
+    problems,
+    uploaded_key,
+)
 from web.portal.notifications import (
     Owner,
     keep_input,
@@ -117,7 +124,6 @@ def add_sender(distributor_id: int | None):
     owner = owner_or_404(distributor_id)
     form = SenderForm()
     form.validate_on_submit()
-    upload = request.files.get("key_file")
     mode = form.mode.data or ""
     try:
         sender = notify.create_sender(
@@ -128,7 +134,7 @@ def add_sender(distributor_id: int | None):
             mode=mode,
             from_address=form.from_address.data or "",
             instance_id=form.instance_id.data or None,
-            key_file=upload.read() if upload and upload.filename else None,
+            key_file=uploaded_key(),
         )
     except ValidationFailed as exc:
         keep_input(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, redirect, render_template, request
+from flask import flash, redirect, render_template
 from wtforms import Field
 
 from bss import notify
@@ -16,7 +16,7 @@ from bss.errors import ValidationFailed
 from bss.models import MailSender, SenderMode
 from web.deps import db
 from web.portal.access import audit_action, require_user, sign_in_required, vault
-from web.portal.forms import SenderEditForm, problems
+from web.portal.forms import SenderEditForm, problems, uploaded_key
 from web.portal.notifications import (
     Owner,
     instance_choices,
@@ -56,13 +56,12 @@ def save_sender(distributor_id: int | None, sender_id: int):
         errors = [f"{form[name].label.text}: {'; '.join(e)}" for name, e in form.errors.items()]
         return _page(owner, sender, form, errors)
     before = {field: getattr(sender, field) for field in CHANGEABLE}
-    upload = request.files.get("key_file")
     try:
         notes = notify.update_sender(
             db(),
             sender,
             vault=vault(),
-            key_file=upload.read() if upload and upload.filename else None,
+            key_file=uploaded_key(),
             **_changes(sender, form),
         )
     except ValidationFailed as exc:
