@@ -122,7 +122,9 @@ def distributor_picker() -> dict[str, Any] | None:
     current = (request.view_args or {}).get("distributor_id")
     if user is None or not user.is_operator or page is None:
         return None
-    if current is None and page not in ALL_DISTRIBUTORS:
+    # Without a distributor, only the page of every distributor's things has the picker: a
+    # platform page beside it (the platform's own mail sender, say) is nobody's to switch.
+    if current is None and ALL_DISTRIBUTORS.get(page) != request.endpoint:
         return None
     return {
         "page": page,
