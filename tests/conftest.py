@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -29,6 +30,8 @@ from tests.support.sandbox_smtp import smtp_of
 pytest_plugins = ["tests.support.portal", "tests.support.dashboard", "tests.support.api"]
 
 ROOT = Path(__file__).resolve().parent.parent
+# A Redis server's databases by default (its `databases` setting)
+REDIS_DATABASES = 16
 # Debian's chromium: Playwright cannot download its own browser here.
 CHROMIUM = "/usr/bin/chromium"
 # Shaped like the Client IDs Google issues (instances refuse any other shape).
@@ -65,8 +68,27 @@ def redis_url(supervisor: Supervisor) -> str:
         return supervisor.start_redis(port=free_port())
     import redis
 
+    external = own_database_number(external)
     redis.Redis.from_url(external).flushdb()  # no messages left over from an earlier run
     return external
+
+
+def own_database_number(url: str) -> str:
+    """`url`'s Redis database for this test process: under pytest-xdist the worker `gwN` takes
+    the Nth database after `url`'s, so that parallel sessions never share queues or flush each
+    other's keys."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker:
+        return url
+    parts = urlsplit(url)
+    number = int(parts.path.strip("/") or 0) + int(worker.removeprefix("gw"))
+    if number > REDIS_DATABASES - 1:
+        pytest.fail(
+            f"BSS_TEST_REDIS_URL {url} leaves no database for {worker}: Redis has "
+            f"{REDIS_DATABASES} (0-{REDIS_DATABASES - 1}); start from a lower one or run "
+            "fewer processes (-n)"
+        )
+    return parts._replace(path=f"/{number}").geturl()
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -76,13 +77,18 @@ class Tenant:
 
 
 @pytest.fixture(scope="session")
-def broker_url(redis_url: str) -> str:
-    """BSS_TEST_BROKER_URL, its queues emptied of an earlier run's messages; empty: the broker is
-    the Redis of REDIS_URL."""
+def broker_url(redis_url: str) -> Iterator[str]:
+    """BSS_TEST_BROKER_URL, its queues emptied of an earlier run's messages; under pytest-xdist a
+    virtual host of this process's own on it, so that parallel sessions never take each other's
+    messages. Empty: the broker is the Redis of REDIS_URL."""
     url = os.environ.get("BSS_TEST_BROKER_URL", "")
+    if url and os.environ.get("PYTEST_XDIST_WORKER"):
+        with own_virtual_host(url) as own:
+            yield own
+        return
     if url:
         purge_queues(Settings(BSS_BROKER_URL=url, REDIS_URL=redis_url))
-    return url
+    yield url
 
 
 @dataclass
@@ -106,6 +112,14 @@ def own_broker(supervisor: Supervisor, broker_url: str) -> Iterator[OwnBroker]:
     if not broker_url:
         yield OwnBroker(redis_url, "")
         return
+    with own_virtual_host(broker_url) as own:
+        yield OwnBroker(redis_url, own)
+
+
+@contextmanager
+def own_virtual_host(broker_url: str) -> Iterator[str]:
+    """`broker_url` on a new RabbitMQ virtual host, made with this machine's rabbitmqctl and
+    deleted afterwards; skipped without rabbitmqctl, failed in CI."""
     parts = urlsplit(broker_url)
     vhost = f"bss-test-{uuid.uuid4().hex[:10]}"
     user = parts.username or "guest"
@@ -118,8 +132,10 @@ def own_broker(supervisor: Supervisor, broker_url: str) -> Iterator[OwnBroker]:
         if os.environ.get("CI"):
             pytest.fail(f"a RabbitMQ virtual host of the test's own: {exc}")
         pytest.skip(f"a RabbitMQ virtual host of the test's own needs rabbitmqctl: {exc}")
-    yield OwnBroker(redis_url, parts._replace(path="/" + quote(vhost, safe="")).geturl())
-    rabbitmqctl("delete_vhost", vhost)
+    try:
+        yield parts._replace(path="/" + quote(vhost, safe="")).geturl()
+    finally:
+        rabbitmqctl("delete_vhost", vhost)
 
 
 def rabbitmqctl(*args: str) -> None:

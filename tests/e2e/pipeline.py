@@ -58,12 +58,13 @@ def purge_queues(settings: Settings) -> None:
 
 
 def lose_queued_messages(settings: Settings) -> None:
-    """The broker loses its messages: Redis is emptied (as when it restarts without its data),
+    """The broker loses its messages: the Redis database is emptied (as when Redis restarts
+    without its data),
     RabbitMQ's queues are purged (what a worker already holds stays with it)."""
     if settings.broker_url:
         purge_queues(settings)
     else:
-        redis.Redis.from_url(settings.redis_url).flushall()
+        redis.Redis.from_url(settings.redis_url).flushdb()
 
 
 def sandbox_post(sandbox: str, path: str, body: dict[str, Any]) -> dict[str, Any]:

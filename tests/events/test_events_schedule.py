@@ -52,9 +52,11 @@ def test_pull_mode_instances_are_pulled_and_old_unprocessed_events_sent_again(
     now = utcnow()
     tick = events_tick(s, now, sent.append, state=state)
     assert tick.pulled[instance_id] == 1
-    ours = sent[-1]
+    # (other tests' pull-mode instances in this database may have had events of their own)
     with session_scope(s.database_url) as db:
-        assert db.get(GoogleEvent, ours).instance_id == instance_id
+        ours_sent = [i for i in sent if db.get(GoogleEvent, i).instance_id == instance_id]
+    assert len(ours_sent) == 1
+    ours = ours_sent[0]
     # Nobody processed it: a minute later it is sent to a worker again, once per minute
     with session_scope(s.database_url) as db:
         event = db.get(GoogleEvent, ours)
@@ -63,4 +65,4 @@ def test_pull_mode_instances_are_pulled_and_old_unprocessed_events_sent_again(
     again = events_tick(s, now + timedelta(seconds=61), sent.append, state=state)
     assert ours in again.resent and sent.count(ours) == 2
     soon = events_tick(s, now + timedelta(seconds=70), sent.append, state=state)
-    assert soon.resent == [] and sent.count(ours) == 2
+    assert ours not in soon.resent and sent.count(ours) == 2
