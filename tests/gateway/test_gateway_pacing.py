@@ -63,7 +63,10 @@ class Google:
         post(self.sandbox, "/_sandbox/quotas", body)
 
     def calls(self) -> list[dict]:
-        return requests.get(f"{self.sandbox}/_sandbox/calls", timeout=10).json()["calls"]
+        """The calls made with this reseller's project (a process an earlier test started may
+        still be calling the sandbox with a token of its own)."""
+        calls = requests.get(f"{self.sandbox}/_sandbox/calls", timeout=10).json()["calls"]
+        return [c for c in calls if c.get("project") == self.project]
 
 
 class RecordingPacer:
