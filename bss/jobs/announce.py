@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from bss.jobs.rows import WEBHOOK_URL
 from bss.jobs.schemas import JobPublic
 from bss.models import Distributor, Instance, Job
 from bss.notify import record_event
@@ -16,11 +14,6 @@ def job_url(settings: Settings, job_id: str) -> str:
     """Where the billing system reads the job (the first public base URL)."""
     base = settings.base_urls[0] if settings.base_urls else ""
     return f"{base}/api/v1/jobs/{job_id}"
-
-
-def has_webhook(session: Session | Connection, distributor_id: int) -> bool:
-    """Whether the distributor has a webhook to tell (one column read, no object loaded)."""
-    return bool(session.execute(WEBHOOK_URL, {"distributor_id": distributor_id}).scalar())
 
 
 def job_event(session: Session, settings: Settings, job: Job, event: str) -> str | None:

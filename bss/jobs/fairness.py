@@ -166,12 +166,20 @@ class Claimed:
 
 
 def claim_turns(
-    session: Session, settings: Settings, distributor_id: int, *, note: str | None = None
+    session: Session,
+    settings: Settings,
+    distributor_id: int,
+    *,
+    note: str | None = None,
+    held: bool | None = None,
 ) -> Claimed:
     """Claim the distributor's held jobs that fit in its share now (oldest first, in turn
     across its instances), in the caller's transaction; `note` goes on each one's timeline.
+    `held`: whether the distributor has held jobs, when the caller's statement read it.
     Send them with `send_claimed` once that transaction has committed."""
-    if not has_held(session, distributor_id):  # the usual case: nothing to claim
+    if held is None:
+        held = has_held(session, distributor_id)
+    if not held:  # the usual case: nothing to claim
         return Claimed([], utcnow())
     terms = current_terms(session, settings, distributor_id)
     turns, _busy = _next_turns(session, distributor_id, terms)

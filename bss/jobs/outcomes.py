@@ -16,10 +16,18 @@ from sqlmodel import Session, select
 from bss.db import get_engine, session_scope
 from bss.errors import GoogleError, QuotaWait, error_body
 from bss.instances import mark_needs_reauth
-from bss.jobs.announce import has_webhook, job_event
+from bss.jobs.announce import job_event
 from bss.jobs.fairness import Claimed, claim_turns, send_claimed
 from bss.jobs.ordering import waiting_for
-from bss.jobs.rows import FINISH, SUCCEED, LeasedJob, Line, insert_lines, settle_secrets
+from bss.jobs.rows import (
+    FINISH,
+    SUCCEED,
+    Ending,
+    LeasedJob,
+    Line,
+    insert_lines,
+    settle_secrets,
+)
 from bss.models import Job, JobState, add_event, utcnow
 from bss.notify import job_failed
 from bss.operations import get_operation
@@ -68,10 +76,11 @@ class JobOutcomes:
         transaction."""
         insert_lines(s, job_id, [*self._take_pending(), *last])
 
-    def _claim_freed(self, s: Session, distributor_id: int) -> Claimed:
+    def _claim_freed(self, s: Session, distributor_id: int, *, held: bool | None = None) -> Claimed:
         """One of the distributor's jobs leaves the workers (ends or waits): its fair share has
-        room for another (bss.jobs.fairness), claimed in the same transaction."""
-        return claim_turns(s, self.settings, distributor_id)
+        room for another (bss.jobs.fairness), claimed in the same transaction. `held`: whether
+        the distributor has held jobs, when the caller already read it."""
+        return claim_turns(s, self.settings, distributor_id, held=held)
 
     def _send_freed(self, claimed: Claimed | None) -> None:
         """Send the jobs `_claim_freed` claimed, once its transaction committed."""
@@ -133,6 +142,7 @@ class JobOutcomes:
         worker: str,
         state: JobState,
         *,
+        distributor_id: int,
         result: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
         saved: dict[str, Any] | None = None,
@@ -141,6 +151,7 @@ class JobOutcomes:
         all succeeded, the last one not saved yet)."""
         params = {
             "job_id": job_id,
+            "of_distributor": distributor_id,
             "worker": worker,
             "outcome": state,
             "outcome_result": result,
@@ -154,20 +165,21 @@ class JobOutcomes:
             if ended is None:
                 self._not_ours(s, job_id)
                 return None
-            job = LeasedJob.of(ended)
+            job, ending = LeasedJob.of(ended), Ending.of(ended)
             # A given password is no longer needed. A generated one is shown once if it was
             # not mailed, or if the job failed after the user got it (else nobody would know it).
             user_made = any(
                 isinstance(out, dict) and out.get("primaryEmail") and out.get("created")
                 for out in (job.checkpoint or {}).values()
             )
-            settle_secrets(
-                conn,
-                job_id,
-                given=get_operation(job.operation).secret_fields,
-                keep_generated=state == JobState.SUCCEEDED or user_made,
-                reveal_generated=state != JobState.SUCCEEDED,
-            )
+            if ending.has_secrets:
+                settle_secrets(
+                    conn,
+                    job_id,
+                    given=get_operation(job.operation).secret_fields,
+                    keep_generated=state == JobState.SUCCEEDED or user_made,
+                    reveal_generated=state != JobState.SUCCEEDED,
+                )
             message = (
                 "Succeeded"
                 if state == JobState.SUCCEEDED
@@ -176,9 +188,9 @@ class JobOutcomes:
             self._write_pending(conn, job_id, ("state", message, {"state": state}))
             event = "job.succeeded" if state == JobState.SUCCEEDED else "job.failed"
             failed = state == JobState.FAILED
-            delivery = self._announce(s, job_id, job.distributor_id, event, failed=failed)
-            released = waiting_for(conn, job_id)
-            freed = self._claim_freed(s, job.distributor_id)
+            delivery = self._announce(s, job_id, ending.tells_billing, event, failed=failed)
+            released = waiting_for(conn, job_id) if ending.has_waiting else []
+            freed = self._claim_freed(s, job.distributor_id, held=ending.has_held)
         self._send([delivery])
         for next_id in released:  # the jobs behind this one look again
             self.resend(next_id, 0)
@@ -186,11 +198,11 @@ class JobOutcomes:
         return state
 
     def _announce(
-        self, s: Session, job_id: str, distributor_id: int, event: str, *, failed: bool
+        self, s: Session, job_id: str, tells_billing: bool, event: str, *, failed: bool
     ) -> str | None:
         """Tell billing (when the distributor has a webhook) and, for a failed job, the
         distributor's digest of failed jobs; the webhook delivery to send after commit."""
-        if not failed and not has_webhook(s.connection(), distributor_id):
+        if not failed and not tells_billing:
             return None  # nothing to tell: no row read, no payload built
         job = s.get(Job, job_id)
         assert job is not None
@@ -236,7 +248,9 @@ class JobOutcomes:
                 )
                 freed = self._claim_freed(s, job.distributor_id)
         if final:
-            return self._finish(job_id, worker, JobState.FAILED, error=error)
+            return self._finish(
+                job_id, worker, JobState.FAILED, distributor_id=job.distributor_id, error=error
+            )
         self.resend(job_id, int(delay * 1000))
         self._send_freed(freed)
         return JobState.RETRYING

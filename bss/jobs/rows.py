@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Select,
     Table,
@@ -239,7 +240,54 @@ CHECKPOINT = (
 )
 CHECKPOINT_PROGRESS = CHECKPOINT.values(progress=bindparam("done", type_=JOB.c.progress.type))
 
-# End the job under the lease: its outcome, read back.
+# What ending a job must know besides the job, read back by the ending's own statement rather
+# than by four more: secrets to settle, the distributor's webhook, jobs waiting behind this one
+# (bss.jobs.ordering), the distributor's held jobs its end may release (bss.jobs.fairness).
+# Each is an indexed probe (the usual answer is no), on parameters, not correlated: SQLite's
+# RETURNING names the job's columns bare, which a subquery would read as its own.
+_BEHIND = JOB.alias("behind")
+_HELD = JOB.alias("held")
+_OF_DISTRIBUTOR: BindParameter[int] = bindparam("of_distributor")
+ENDING = (
+    select(SECRET.c.id).where(SECRET.c.job_id == bindparam("job_id")).exists().label("has_secrets"),
+    select(DISTRIBUTOR.c.webhook_url)
+    .where(DISTRIBUTOR.c.id == _OF_DISTRIBUTOR)
+    .scalar_subquery()
+    .label("webhook_url"),
+    select(_BEHIND.c.id)
+    .where(_BEHIND.c.state == JobState.WAITING, _BEHIND.c.waiting_for == bindparam("job_id"))
+    .exists()
+    .label("has_waiting"),
+    select(_HELD.c.id)
+    .where(
+        _HELD.c.distributor_id == _OF_DISTRIBUTOR,
+        Load.on(_HELD.c.state, _HELD.c.enqueued_at).held,
+    )
+    .exists()
+    .label("has_held"),
+)
+
+
+@dataclass(frozen=True)
+class Ending:
+    """What FINISH and SUCCEED read back besides the job (see ENDING)."""
+
+    has_secrets: bool
+    tells_billing: bool
+    has_waiting: bool
+    has_held: bool
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> Ending:
+        return cls(
+            has_secrets=bool(row.has_secrets),
+            tells_billing=bool(row.webhook_url),
+            has_waiting=bool(row.has_waiting),
+            has_held=bool(row.has_held),
+        )
+
+
+# End the job under the lease: its outcome, read back, and what its end must see to.
 FINISH = (
     update(JOB)
     .where(_THIS_JOB, _HELD_BY_US)
@@ -253,7 +301,7 @@ FINISH = (
         lease_expires_at=None,
         next_attempt_at=None,
     )
-    .returning(*_LEASED)
+    .returning(*_LEASED, *ENDING)
 )
 # The same for a job whose steps all succeeded, with the checkpoint of its last step: nothing
 # at Google follows that step, so it is saved with the outcome, in one transaction. Should that
@@ -264,10 +312,6 @@ SUCCEED = FINISH.values(checkpoint=bindparam("saved", type_=JOB.c.checkpoint.typ
 # Jobs waiting for another one to end (bss.jobs.ordering).
 WAITING_FOR = select(JOB.c.id).where(
     JOB.c.state == JobState.WAITING, JOB.c.waiting_for == bindparam("job_id")
-)
-
-WEBHOOK_URL = select(DISTRIBUTOR.c.webhook_url).where(
-    DISTRIBUTOR.c.id == bindparam("distributor_id")
 )
 
 _SECRETS = select(SECRET.c.id, SECRET.c.name, SECRET.c.reveal).where(

@@ -164,7 +164,13 @@ class JobRunner(JobOutcomes):
         except TransientGoogleError as exc:
             return self._retry_or_fail(job_id, worker, exc)
         except BssError as exc:
-            return self._finish(job_id, worker, JobState.FAILED, error=error_body(exc))
+            return self._finish(
+                job_id,
+                worker,
+                JobState.FAILED,
+                distributor_id=job.distributor_id,
+                error=error_body(exc),
+            )
         except TimeLimitExceeded:
             limit = self.settings.job_time_limit_seconds
             return self._retry_or_fail(
@@ -177,7 +183,12 @@ class JobRunner(JobOutcomes):
         unsaved = list(self._timeline.pending)  # the last step's lines, written with the outcome
         try:
             return self._finish(
-                job_id, worker, JobState.SUCCEEDED, result=op.outcome(checkpoint), saved=checkpoint
+                job_id,
+                worker,
+                JobState.SUCCEEDED,
+                distributor_id=job.distributor_id,
+                result=op.outcome(checkpoint),
+                saved=checkpoint,
             )
         except Exception:
             # The outcome was not written: save the last step alone where the database still
