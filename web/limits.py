@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -16,6 +16,17 @@ def init_app(app: Flask) -> None:
     # A Redis hiccup must not lock everybody out of the portal.
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     limiter.init_app(app)
+
+
+# Blueprints without a rate limit of their own, whose requests skip the limiter's lookups (3-4 %
+# of an accepted order's CPU): the billing API, whose pace the fair share of the workers sets,
+# and Google's pushes. Limits exist only where a view is decorated (default_limits is empty).
+UNLIMITED_BLUEPRINTS = frozenset({"api", "google_events"})
+
+
+@limiter.request_filter
+def _unlimited() -> bool:
+    return request.blueprint in UNLIMITED_BLUEPRINTS
 
 
 def sign_in_limit() -> str:
