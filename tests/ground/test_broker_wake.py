@@ -77,10 +77,11 @@ class CountingBroker(WakingRedisBroker):
         return super().__getattr__("do_fetch")(*args)  # Dramatiq makes its do_ commands there
 
 
-def consume_for(consumer, seconds: float) -> list[object]:
+def consume_for(consumer, seconds: float, *, enough: int | None = None) -> list[object]:
+    """What the consumer gives within `seconds` (or until it gave `enough`), acknowledged."""
     got: list[object] = []
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and (enough is None or len(got) < enough):
         found = next(consumer)
         if found is not None:
             got.append(found)
@@ -101,8 +102,8 @@ def test_an_idle_consumer_looks_about_once_a_second_and_still_finds_an_unannounc
     # Then it looked at the queue about once a second, not ten times
     assert CountingBroker.looks <= 2.5 / IDLE_LOOK_S + 2, CountingBroker.looks
     # And a message put on the queue without a token (as Dramatiq puts back a dead worker's)
-    # is still found at its next look
+    # is still found at one of its next looks (a few seconds allowed for a loaded machine)
     RedisBroker(url=redis_url).enqueue(message(queue, 9))
-    got = consume_for(consumer, IDLE_LOOK_S + 1)
+    got = consume_for(consumer, 4 * IDLE_LOOK_S + 1, enough=1)
     assert [m.args for m in got] == [(9,)]  # type: ignore[attr-defined]
     consumer.close()
