@@ -183,7 +183,8 @@ def run_bench(
         _one_run(stack, jobs=WARM_UP_ORDERS, concurrency=concurrency)
         if baseline == "naive":
             _naive(stack, orders=WARM_UP_ORDERS // 5)
-        click.echo(f"  warm-up: {WARM_UP_ORDERS} orders (and the naive script's), not counted")
+        naive_too = " (and the naive script's)" if baseline == "naive" else ""
+        click.echo(f"  warm-up: {WARM_UP_ORDERS} orders{naive_too}, not counted")
         measured, naive = [], []
         for n in range(runs):
             run = _one_run(stack, jobs=jobs, concurrency=concurrency)
