@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, g, url_for
+from flask import current_app, g, request, url_for
 from pydantic import BaseModel, Field
 from sqlmodel import select
 
@@ -81,7 +81,8 @@ def create_job(body: JobCreate, header: IdempotencyHeader):
         send=current_app.extensions["bss.send"],
     )
     job = accepted.job
-    url = url_for("api.get_job", job_id=job.id, _external=True)
+    location = url_for("api.get_job", job_id=job.id)
+    url = request.host_url.rstrip("/") + location  # as url_for(_external=True) says it
     # The instance is the one named (a replay's body is the first one's, instance included)
     answer = JobPublic.of(job, instance_name=body.instance, url=url).model_dump(mode="json")
     if accepted.broker_away:
@@ -94,7 +95,7 @@ def create_job(body: JobCreate, header: IdempotencyHeader):
     return (
         answer,
         202 if accepted.created else 200,
-        {"Location": url_for("api.get_job", job_id=job.id)},
+        {"Location": location},
     )
 
 
