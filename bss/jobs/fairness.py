@@ -30,7 +30,7 @@ from sqlmodel import Session, col, select
 
 from bss.db import session_scope
 from bss.errors import ValidationFailed
-from bss.jobs.rows import JOB, ORM, ROWS
+from bss.jobs.rows import ANY_HELD, JOB, ORM, ROWS
 from bss.jobs.turns import CLAIM, CLAIM_ONE, next_turns
 from bss.models import Distributor, Instance, Job, JobState, add_event, utcnow
 from bss.settings import Settings
@@ -52,10 +52,6 @@ TERMS_TTL_SECONDS = 2.0
 
 
 HELD = ORM.held
-# Whether the distributor has a held job: one probe of the index (the commonest answer is no).
-_ANY_HELD = (
-    select(JOB.c.id).where(JOB.c.distributor_id == bindparam("distributor_id"), ROWS.held).limit(1)
-)
 
 
 def fair_share(slots: int, weight: float, max_in_flight: int | None) -> int | None:
@@ -114,7 +110,7 @@ def forget_terms(distributor_id: int | None) -> None:
 
 def has_held(session: Session, distributor_id: int) -> bool:
     """Whether the distributor has jobs held back (one indexed probe)."""
-    found = session.connection().execute(_ANY_HELD, {"distributor_id": distributor_id})
+    found = session.connection().execute(ANY_HELD, {"of_distributor": distributor_id})
     return found.first() is not None
 
 

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     Select,
     Table,
@@ -240,31 +239,36 @@ CHECKPOINT = (
 )
 CHECKPOINT_PROGRESS = CHECKPOINT.values(progress=bindparam("done", type_=JOB.c.progress.type))
 
-# What ending a job must know besides the job, read back by the ending's own statement rather
-# than by four more: secrets to settle, the distributor's webhook, jobs waiting behind this one
-# (bss.jobs.ordering), the distributor's held jobs its end may release (bss.jobs.fairness).
-# Each is an indexed probe (the usual answer is no), on parameters, not correlated: SQLite's
-# RETURNING names the job's columns bare, which a subquery would read as its own.
+# Jobs waiting for another one to end (bss.jobs.ordering), and whether a distributor has a held
+# job (bss.jobs.fairness: one probe of the index; the commonest answer is no). On aliases, so
+# that inside a statement on the job table (ENDING) they stay probes of their own.
 _BEHIND = JOB.alias("behind")
+WAITING_FOR = select(_BEHIND.c.id).where(
+    _BEHIND.c.state == JobState.WAITING, _BEHIND.c.waiting_for == bindparam("job_id")
+)
 _HELD = JOB.alias("held")
-_OF_DISTRIBUTOR: BindParameter[int] = bindparam("of_distributor")
+ANY_HELD = (
+    select(_HELD.c.id)
+    .where(
+        _HELD.c.distributor_id == bindparam("of_distributor"),
+        Load.on(_HELD.c.state, _HELD.c.enqueued_at).held,
+    )
+    .limit(1)
+)
+
+# What ending a job must know besides the job, read back by the ending's own statement rather
+# than by four more: secrets to settle, the distributor's webhook, jobs waiting behind this one,
+# the distributor's held jobs its end may release. Each is an indexed probe (the usual answer is
+# no), on parameters, not correlated: SQLite's RETURNING names the job's columns bare, which a
+# subquery would read as its own.
 ENDING = (
     select(SECRET.c.id).where(SECRET.c.job_id == bindparam("job_id")).exists().label("has_secrets"),
     select(DISTRIBUTOR.c.webhook_url)
-    .where(DISTRIBUTOR.c.id == _OF_DISTRIBUTOR)
+    .where(DISTRIBUTOR.c.id == bindparam("of_distributor"))
     .scalar_subquery()
     .label("webhook_url"),
-    select(_BEHIND.c.id)
-    .where(_BEHIND.c.state == JobState.WAITING, _BEHIND.c.waiting_for == bindparam("job_id"))
-    .exists()
-    .label("has_waiting"),
-    select(_HELD.c.id)
-    .where(
-        _HELD.c.distributor_id == _OF_DISTRIBUTOR,
-        Load.on(_HELD.c.state, _HELD.c.enqueued_at).held,
-    )
-    .exists()
-    .label("has_held"),
+    WAITING_FOR.exists().label("has_waiting"),
+    ANY_HELD.exists().label("has_held"),
 )
 
 
@@ -308,11 +312,6 @@ FINISH = (
 # transaction fail, the runner saves the step alone; should the database take nothing, the step
 # runs again the way it does when Google's answer is lost: it checks Google first.
 SUCCEED = FINISH.values(checkpoint=bindparam("saved", type_=JOB.c.checkpoint.type))
-
-# Jobs waiting for another one to end (bss.jobs.ordering).
-WAITING_FOR = select(JOB.c.id).where(
-    JOB.c.state == JobState.WAITING, JOB.c.waiting_for == bindparam("job_id")
-)
 
 _SECRETS = select(SECRET.c.id, SECRET.c.name, SECRET.c.reveal).where(
     SECRET.c.job_id == bindparam("job_id")

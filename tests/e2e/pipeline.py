@@ -59,8 +59,8 @@ def purge_queues(settings: Settings) -> None:
 
 def lose_queued_messages(settings: Settings) -> None:
     """The broker loses its messages: the Redis database is emptied (as when Redis restarts
-    without its data),
-    RabbitMQ's queues are purged (what a worker already holds stays with it)."""
+    without its data), RabbitMQ's queues are purged (what a worker already holds stays with
+    it)."""
     if settings.broker_url:
         purge_queues(settings)
     else:
