@@ -19,7 +19,7 @@ import dramatiq
 import redis
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
-from dramatiq.common import compute_backoff
+from dramatiq.common import compute_backoff, current_millis
 from dramatiq.errors import ConnectionClosed
 
 from bss.errors import ConfigurationError
@@ -141,12 +141,28 @@ class WakingRedisBroker(RedisBroker):
     def consumer_class(self) -> type[_RedisConsumer]:
         return _WakingConsumer
 
-    def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
-        sent = super().enqueue(message, delay=delay)
-        key = WAKE_KEY.format(queue=sent.queue_name)  # the delay queue's, for a delayed one
+    def do_enqueue(self, queue_name: str, message_id: str, encoded: bytes) -> None:
+        """Dramatiq's enqueue and the wake token in one round trip (one pipeline), not two.
+        `queue_name` is the delay queue's for a delayed message: its token wakes that queue's
+        consumer. The arguments are those Dramatiq's RedisBroker gives its dispatch script."""
+        dispatch = self.scripts["dispatch"]
+        key = WAKE_KEY.format(queue=queue_name)
+        args = [
+            *("enqueue", current_millis(), queue_name, self.broker_id),
+            *(self.heartbeat_timeout, self.dead_message_ttl),
+            *(self._should_do_maintenance("enqueue"), self._max_unpack_size()),
+            *(message_id, encoded),
+        ]
         with self.client.pipeline(transaction=False) as pipe:
-            pipe.lpush(key, 1).ltrim(key, 0, WAKE_TOKENS_KEPT - 1).execute()
-        return sent
+            pipe.evalsha(dispatch.sha, 1, self.namespace, *args)
+            pipe.lpush(key, 1).ltrim(key, 0, WAKE_TOKENS_KEPT - 1)
+            enqueued, *_ = pipe.execute(raise_on_error=False)
+        if isinstance(enqueued, redis.exceptions.NoScriptError):
+            # A server that does not have the script yet (new, or flushed): Dramatiq's own call
+            # loads it and runs it; nothing was enqueued above.
+            dispatch(keys=[self.namespace], args=args)
+        elif isinstance(enqueued, Exception):
+            raise enqueued
 
 
 class _WakingConsumer(_RedisConsumer):

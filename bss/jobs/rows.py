@@ -51,6 +51,12 @@ def _state(state: JobState) -> ColumnElement[str]:
     return literal_column(f"'{state.value}'")
 
 
+def _states(states: tuple[JobState, ...]) -> list[ColumnElement[str]]:
+    """States as literals (see _state). A list of values would be an "expanding" parameter,
+    rendered into the statement's text anew at every execution."""
+    return [_state(state) for state in states]
+
+
 @dataclass(frozen=True)
 class Load:
     """Which of a distributor's jobs are held, and which in flight, as SQL conditions;
@@ -130,7 +136,7 @@ def _first_on_customer(
             earlier.c.id != job_id,
             or_(
                 (tuple_(earlier.c.created_at, earlier.c.id) < tuple_(created_at, job_id))
-                & earlier.c.state.not_in(FINAL),
+                & earlier.c.state.not_in(_states(FINAL)),
                 earlier.c.state == JobState.RUNNING,
             ),
         )
@@ -171,7 +177,10 @@ LOOK = (
 # The last state or resume line of a job: did its last run end by being set aside?
 LAST_TURN = (
     select(EVENT.c.data)
-    .where(EVENT.c.job_id == bindparam("job_id"), EVENT.c.kind.in_(["state", "resume"]))
+    .where(
+        EVENT.c.job_id == bindparam("job_id"),
+        EVENT.c.kind.in_([literal_column("'state'"), literal_column("'resume'")]),
+    )
     .order_by(EVENT.c.id.desc())
     .limit(1)
 )
@@ -185,7 +194,7 @@ LEASE = (
         JOB.c.state == bindparam("looked_state"),
         JOB.c.attempts == bindparam("looked_attempts"),
         or_(
-            JOB.c.state.in_(RUNNABLE),
+            JOB.c.state.in_(_states(RUNNABLE)),
             # a worker that died mid-job leaves a running job, its lease lapsed
             (JOB.c.state == JobState.RUNNING) & (JOB.c.lease_expires_at < bindparam("now")),
         ),

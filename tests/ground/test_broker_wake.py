@@ -107,3 +107,24 @@ def test_an_idle_consumer_looks_about_once_a_second_and_still_finds_an_unannounc
     got = consume_for(consumer, 4 * IDLE_LOOK_S + 1, enough=1)
     assert [m.args for m in got] == [(9,)]  # type: ignore[attr-defined]
     consumer.close()
+
+
+def test_a_message_sent_to_a_server_without_the_script_is_enqueued_once(redis_url):
+    # The message and its token go in one round trip that assumes Dramatiq's script is loaded
+    broker = WakingRedisBroker(url=redis_url)
+    queue = f"wake-{uuid.uuid4().hex[:8]}"
+    broker.declare_queue(queue)
+    client = redis.Redis.from_url(redis_url)
+    broker.enqueue(message(queue, 1))
+    # Given a server that lost its scripts (restarted, or SCRIPT FLUSH)
+    client.script_flush()
+    # When two more messages are sent
+    broker.enqueue(message(queue, 2))
+    broker.enqueue(message(queue, 3))
+    # Then each is on the queue once, in order, each with its token (capped)
+    consumer = broker.consume(queue, prefetch=10, timeout=100)
+    got = consume_for(consumer, 5, enough=3)
+    assert [m.args for m in got] == [(1,), (2,), (3,)]  # type: ignore[attr-defined]
+    assert consume_for(consumer, 0.5) == []
+    consumer.close()
+    client.delete(WAKE_KEY.format(queue=queue))
