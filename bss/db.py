@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -138,6 +139,26 @@ def _refresh_postgresql(conn: Connection) -> list[str]:
     for table in analyzed:
         conn.exec_driver_sql(f'ANALYZE "{table}"')
     return analyzed
+
+
+def writer_turn(database_url: str) -> AbstractContextManager[Any]:
+    """Held around a write transaction of a process with many writing threads (a worker): on
+    SQLite, whose database has one writer at a time, the process's threads take turns here, and
+    the next one starts the moment the last commits. Meeting at SQLite's own lock instead, they
+    slept in its busy handler (1, 2, 5 ... 100 ms between tries) while the lock was mostly free,
+    and each wake-up cost CPU. Other processes still meet this one at SQLite's lock. Re-entrant:
+    a thread may nest transactions as before. Elsewhere (PostgreSQL locks rows), nothing."""
+    return _writer_lock(database_url) if _is_sqlite(database_url) else nullcontext()
+
+
+@functools.cache
+def _is_sqlite(database_url: str) -> bool:
+    return make_url(database_url).get_backend_name() == "sqlite"
+
+
+@functools.cache
+def _writer_lock(database_url: str) -> threading.RLock:
+    return threading.RLock()
 
 
 @contextmanager

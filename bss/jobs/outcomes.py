@@ -3,17 +3,18 @@ ending is written under the lease, put on the timeline, announced, and frees wha
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
-from bss.db import get_engine, session_scope
+from bss.db import get_engine, session_scope, writer_turn
 from bss.errors import GoogleError, QuotaWait, error_body
 from bss.instances import mark_needs_reauth
 from bss.jobs.announce import job_event
@@ -56,13 +57,20 @@ class JobOutcomes:
     # so that a step's lines take one transaction, not one each.
     _timeline: threading.local
 
-    def _session(self) -> Any:
-        return session_scope(self.settings.database_url)
+    @contextlib.contextmanager
+    def _session(self) -> Iterator[Session]:
+        """A session whose transaction is this process's turn to write (bss.db.writer_turn)."""
+        url = self.settings.database_url
+        with writer_turn(url), session_scope(url) as s:
+            yield s
 
-    def _transaction(self) -> Any:
-        """A connection in a transaction, committed on success: for Core statements alone
-        (no ORM session to set up and flush)."""
-        return get_engine(self.settings.database_url).begin()
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """A connection in a transaction, committed on success, in this process's turn to
+        write: for Core statements alone (no ORM session to set up and flush)."""
+        url = self.settings.database_url
+        with writer_turn(url), get_engine(url).begin() as conn:
+            yield conn
 
     def _take_pending(self) -> list[Line]:
         """The attempt's timeline lines kept so far (now the caller's to write)."""

@@ -91,6 +91,9 @@ ORM = Load.on(col(Job.state), col(Job.enqueued_at))
 ROWS = Load.on(JOB.c.state, JOB.c.enqueued_at)
 
 
+# A row of any statement's result
+AnyRow = Row[*tuple[Any, ...]]
+
 # A timeline line not written yet: (kind, message, data)
 Line = tuple[str, str, dict[str, Any]]
 
@@ -114,7 +117,7 @@ class LeasedJob:
     )
 
     @classmethod
-    def of(cls, row: Row[Any]) -> LeasedJob:
+    def of(cls, row: AnyRow) -> LeasedJob:
         return cls(**{name: getattr(row, name) for name in cls.COLUMNS})
 
 
@@ -219,7 +222,7 @@ LEASE = (
 
 
 def lease_params(
-    job_id: str, look: Row[Any], worker: str, *, resumed: bool, lease_s: float
+    job_id: str, look: AnyRow, worker: str, *, resumed: bool, lease_s: float
 ) -> dict[str, Any]:
     """LEASE's parameters."""
     now = utcnow()
@@ -291,7 +294,7 @@ class Ending:
     has_held: bool
 
     @classmethod
-    def of(cls, row: Row[Any]) -> Ending:
+    def of(cls, row: AnyRow) -> Ending:
         return cls(
             has_secrets=bool(row.has_secrets),
             tells_billing=bool(row.webhook_url),
