@@ -21,6 +21,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import compute_backoff, current_millis
 from dramatiq.errors import ConnectionClosed
+from dramatiq.middleware import Middleware, Retries, ShutdownNotifications, TimeLimit
 
 from bss.errors import ConfigurationError
 from bss.settings import Settings
@@ -100,13 +101,20 @@ def describe_broker(settings: Settings) -> str:
     return f"{name} at {masked_url(broker_url(settings))}"
 
 
+def _middleware() -> list[Middleware]:
+    """Dramatiq's default middleware, less what no actor here uses (age limits, callbacks,
+    pipelines: each is called before and after every message). An actor declared with one of
+    their options fails at import, saying so."""
+    return [TimeLimit(), ShutdownNotifications(), Retries()]
+
+
 def make_broker(settings: Settings) -> dramatiq.Broker:
     """The broker the settings name; nothing connects until the first message."""
     if broker_kind(settings) == "rabbitmq":
         urls = [_with_timeouts(u) for u in broker_url(settings).split(";") if u.strip()]
         # Publisher confirms: an enqueue returns once RabbitMQ has the message, as an LPUSH
         # does on Redis, so a connection the server dropped while idle cannot swallow it.
-        broker = RabbitmqBroker(url=";".join(urls), confirm_delivery=True)
+        broker = RabbitmqBroker(url=";".join(urls), confirm_delivery=True, middleware=_middleware())
         # A broker nobody holds any more closes its connections (redis-py's do so by themselves)
         weakref.finalize(broker, _close_all, broker.channels, broker.connections)
         return broker
@@ -114,7 +122,7 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
         raise ConfigurationError(
             "REDIS_URL is not set: point it at a Redis server (`bss demo` starts one for you)."
         )
-    return WakingRedisBroker(url=broker_url(settings))
+    return WakingRedisBroker(url=broker_url(settings), middleware=_middleware())
 
 
 # A message sent (now, or with a delay to the queue's delay queue) also leaves a token here,
