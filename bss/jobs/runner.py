@@ -199,22 +199,20 @@ class JobRunner(JobOutcomes):
                 self._checkpoint(job_id, worker, checkpoint, None)
             raise
 
-    def _wait_behind(self, s: Any, look: Any) -> bool:
-        """Park the job behind an earlier one on the same customer, if there is one (then it
-        waits, no attempt spent); in the caller's session, which is committed before the job
-        it waits for is looked at again."""
+    def _wait_behind(self, s: Any, look: Any) -> bool | None:
+        """Park the job behind an earlier one on the same customer, if there is one (None when
+        there is none); in the caller's session, committed here. True when the job it waits for
+        ended meanwhile: the caller sends the job again, out of its turn to write."""
         first_id = look.blocker_id if look.customer_domain else None  # read by the look
         job = s.get(Job, look.id) if first_id else None
         first = s.get(Job, first_id) if first_id else None
         if job is None or first is None:
-            return False
+            return None
         wait_behind(s, job, first)
         s.commit()
         # The job it waits for may have ended between the look and the commit: look again.
         first = s.get(Job, first_id, populate_existing=True)
-        if first is None or first.state in FINAL:
-            self.resend(job.id, 0)
-        return True
+        return first is None or first.state in FINAL
 
     def _lease(self, job_id: str, worker: str) -> tuple[LeasedJob, Instance] | str | None:
         """Take the job (a new attempt, or the attempt it was set aside in goes on) and say so
@@ -227,25 +225,34 @@ class JobRunner(JobOutcomes):
             look = conn.execute(LOOK, {"job_id": job_id}).first()
             if look is None:
                 return None
-            if look.state in RUNNABLE and self._wait_behind(s, look):
-                return JobState.WAITING
-            # A job set aside (paused after a slice, or waiting for quota) goes on with the
-            # same attempt: a "resume" line, not a new attempt, on its timeline.
-            set_aside = look.attempts > 0 and look.state in SET_ASIDE
-            resumed = set_aside and _set_aside_last(conn, job_id)
-            lease_s = self.settings.job_lease_seconds
-            taken = conn.execute(
-                LEASE, lease_params(job_id, look, worker, resumed=resumed, lease_s=lease_s)
-            ).first()
-            if taken is None:
-                return None
-            job = LeasedJob.of(taken)
-            instance = self._instances.get(s, look)
-            verb = "resumed" if resumed else "started"
-            line = f"Attempt {job.attempts} {verb} by {worker}"
-            data = {"state": JobState.RUNNING, "attempt": job.attempts}
-            insert_lines(conn, job_id, [("resume" if resumed else "state", line, data)])
-            return job, instance
+            behind = self._wait_behind(s, look) if look.state in RUNNABLE else None
+            if behind is None:
+                return self._take(s, conn, look, job_id, worker)
+        if behind:  # what it waited for ended meanwhile: it looks again
+            self.resend(job_id, 0)
+        return JobState.WAITING
+
+    def _take(
+        self, s: Any, conn: Any, look: Any, job_id: str, worker: str
+    ) -> tuple[LeasedJob, Instance] | None:
+        """The lease's UPDATE and the attempt's line, in the lease's transaction."""
+        # A job set aside (paused after a slice, or waiting for quota) goes on with the
+        # same attempt: a "resume" line, not a new attempt, on its timeline.
+        set_aside = look.attempts > 0 and look.state in SET_ASIDE
+        resumed = set_aside and _set_aside_last(conn, job_id)
+        lease_s = self.settings.job_lease_seconds
+        taken = conn.execute(
+            LEASE, lease_params(job_id, look, worker, resumed=resumed, lease_s=lease_s)
+        ).first()
+        if taken is None:
+            return None
+        job = LeasedJob.of(taken)
+        instance = self._instances.get(s, look)
+        verb = "resumed" if resumed else "started"
+        line = f"Attempt {job.attempts} {verb} by {worker}"
+        data = {"state": JobState.RUNNING, "attempt": job.attempts}
+        insert_lines(conn, job_id, [("resume" if resumed else "state", line, data)])
+        return job, instance
 
     def _credentials(self, instance: Instance) -> Any:
         return cached_credentials(
