@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlmodel import Session, create_engine
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random
 
@@ -27,6 +28,9 @@ STATISTICS_DRIFT = 1.25
 STATISTICS_MIN_ROWS = 1000
 # How much of a SQLite database file a connection maps into memory (address space, not RAM).
 SQLITE_MMAP_BYTES = 1 << 30
+# A pooled server connection is pinged before use when it sat in the pool for longer than this
+# (bss.db._ping_when_idle).
+PING_AFTER_IDLE_S = 1.0
 # PostgreSQL's answers that roll a transaction back for colliding with another one, not for
 # anything wrong in it (deadlock_detected, serialization_failure): running it again is right.
 CONFLICT_SQLSTATES = frozenset({"40P01", "40001"})
@@ -70,13 +74,37 @@ def get_engine(database_url: str) -> Engine:
         return engine
     # No JIT: it compiles a query the planner thinks costly (a bulk action's batch, /metrics)
     # in 50-100 ms, where running it takes a few; an OLTP workload never earns that back.
-    return create_engine(
+    engine = create_engine(
         database_url,
-        pool_pre_ping=True,
         pool_size=10,
         max_overflow=10,
         connect_args={"options": "-c jit=off"},
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection before use if it sat idle for over PING_AFTER_IDLE_S; a dead one
+    (the server restarted, or dropped it) is replaced before the caller sees it. A connection
+    back from use a moment ago is not pinged: SQLAlchemy's pool_pre_ping pinged before every
+    transaction, a round trip and 150 µs of CPU each, several per job. A restart takes longer
+    than the threshold, so every connection that lived through one is pinged after it."""
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("returned_at")
+        if returned is None or time.monotonic() - returned < PING_AFTER_IDLE_S:
+            return  # a new connection, or one in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # The pool drops this connection and checks out another (a new one if need be).
+            raise DisconnectionError("the pooled connection is gone") from exc
 
 
 def refresh_statistics(database_url: str) -> list[str]:
