@@ -56,17 +56,26 @@ class Run:
     load: str
 
 
+# How many of the run's unfinished orders each poll reads (the oldest first: they end first).
+POLLED = 200
+
+
 def _finished(stack: Stack, ids: list[str]) -> None:
+    """Wait until every order of the run has ended. Each poll reads the oldest unfinished ones
+    only: a count over all of a run's ids (thousands of bound parameters every 50 ms) took a
+    quarter of a core from the stack it measures."""
+    waiting = list(ids)
     with session_scope(stack.settings.database_url) as s:
-        while True:
-            done = s.exec(
-                select(func.count())
-                .select_from(Job)
-                .where(col(Job.id).in_(ids), col(Job.state).in_(FINAL))
-            ).one()
-            if done >= len(ids):
-                return
-            time.sleep(0.05)
+        while waiting:
+            polled = waiting[:POLLED]
+            ended = set(
+                s.exec(
+                    select(Job.id).where(col(Job.id).in_(polled), col(Job.state).in_(FINAL))
+                ).all()
+            )
+            waiting = [job_id for job_id in waiting if job_id not in ended]
+            if len(ended) < len(polled):  # else the next ones may have ended too: read them now
+                time.sleep(0.05)
 
 
 def _one_run(stack: Stack, *, jobs: int, concurrency: int) -> Run:
