@@ -65,7 +65,7 @@ POLLED = 200
 def _finished(stack: Stack, ids: list[str]) -> None:
     """Wait until every order of the run has ended. Each poll reads the oldest unfinished ones
     only: a count over all of a run's ids (thousands of bound parameters every 50 ms) took a
-    quarter of a core from the stack it measures."""
+    sixth of a core from the stack it measures."""
     waiting = list(ids)
     with session_scope(stack.settings.database_url) as s:
         while waiting:
