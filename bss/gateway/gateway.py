@@ -36,6 +36,7 @@ from bss.gateway.credentials import token_uri
 from bss.gateway.errors import classify_http_error, is_rate_limit, refresh_error
 from bss.gateway.pacing import CallPacer
 from bss.gateway.resources import Collections
+from bss.gateway.transport import thread_http
 from bss.settings import Settings
 
 # (discovery name, version) of each API, by the short name settings use for its root.
@@ -97,55 +98,13 @@ def _thread_service(api: str, root: str, timeout: float) -> Any:
             build(
                 name,
                 version,
-                http=_thread_http(timeout),
+                http=thread_http(timeout),
                 static_discovery=True,
                 cache_discovery=False,
                 client_options={"api_endpoint": root},
             )
         )
     return cache[key]
-
-
-class SendOnceHttp(httplib2.Http):
-    """httplib2, minus its silent re-send of a POST whose connection dropped before the answer.
-
-    httplib2 sends a request again when the answer never came, whatever the method: an insert
-    Google applied would be made twice. Here a POST goes out once; a lost answer becomes a
-    network error, and the job's step checks Google before trying again.
-    """
-
-    def _conn_request(
-        self, conn: Any, request_uri: str, method: str, body: Any, headers: Any
-    ) -> Any:
-        if method != "POST":
-            return super()._conn_request(conn, request_uri, method, body, headers)
-        if conn.sock is not None:
-            # A kept-alive connection may have gone stale: start a POST on a fresh one, so that
-            # a connection dropped before the answer really means "maybe applied".
-            conn.close()
-        send = conn.request
-        sent = False
-
-        def send_once(*args: Any, **kwargs: Any) -> Any:
-            nonlocal sent
-            if sent:
-                raise ConnectionAbortedError("the connection dropped before Google answered")
-            sent = True
-            return send(*args, **kwargs)
-
-        conn.request = send_once
-        try:
-            return super()._conn_request(conn, request_uri, method, body, headers)
-        finally:
-            conn.request = send
-
-
-def _thread_http(timeout: float) -> httplib2.Http:
-    """This thread's HTTP connection pool (httplib2 is not thread-safe)."""
-    h = getattr(_local, "http", None)
-    if h is None:
-        h = _local.http = SendOnceHttp(timeout=timeout)
-    return h
 
 
 def _status_of(exc: BaseException) -> tuple[int | None, str | None]:
@@ -305,7 +264,7 @@ class Gateway:
         # Short ids: Content-IDs travel in MIME headers, where long values get folded.
         names = dict(enumerate(chunk))
         requests = [request_of(service) for request_of in chunk.values()]
-        http = _thread_http(self._settings.google_http_timeout)
+        http = thread_http(self._settings.google_http_timeout)
         authed = google_auth_httplib2.AuthorizedHttp(self._credentials, http=http)
         try:
             # Each part carries the token itself: the parts' requests were built without
@@ -351,7 +310,7 @@ class Gateway:
         # The client (built on a thread's first call) and the token come first, so that the
         # call goes out right when its turn comes. Every attempt waits its turn.
         request = request_of(self.service(api))
-        http = _thread_http(self._settings.google_http_timeout)
+        http = thread_http(self._settings.google_http_timeout)
         started = time.monotonic()
         status: int | None = 200
         reason: str | None = None

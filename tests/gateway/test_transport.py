@@ -1,0 +1,105 @@
+"""The connections under Google calls: a POST reuses a fresh kept-alive connection, never a
+stale one, and never goes out twice."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from bss.gateway import transport
+
+
+class _Google(BaseHTTPRequestHandler):
+    """Answers every request with 200 on a kept-alive HTTP/1.1 connection; counts connections
+    and POSTs, and closes a connection after its answer when told to."""
+
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.lock:
+            self.server.connections += 1
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        if self.command == "POST":
+            with self.server.lock:
+                self.server.posts += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+        if self.server.close_after_answer:
+            self.close_connection = True
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Google)
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.posts = 0
+        self.close_after_answer = False
+
+
+@pytest.fixture
+def google() -> Iterator[_Server]:
+    server = _Server()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def http() -> Iterator[transport.SendOnceHttp]:
+    client = transport.SendOnceHttp(timeout=5)
+    yield client
+    for conn in client.connections.values():
+        conn.close()
+
+
+def _url(server: _Server) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}/customers"
+
+
+def test_posts_one_after_another_share_one_connection(google, http):
+    http.request(_url(google), "GET")
+    for _ in range(3):
+        response, _body = http.request(_url(google), "POST", body="{}")
+        assert response.status == 200
+    assert google.posts == 3
+    assert google.connections == 1
+
+
+def test_a_post_after_the_connection_sat_idle_too_long_goes_on_a_new_one(google, http, monkeypatch):
+    http.request(_url(google), "POST", body="{}")
+    monkeypatch.setattr(transport, "POST_REUSE_IDLE_S", 0.0)
+    http.request(_url(google), "POST", body="{}")
+    assert google.posts == 2
+    assert google.connections == 2
+
+
+def test_a_post_after_google_closed_the_connection_goes_once_on_a_new_one(google, http):
+    google.close_after_answer = True
+    http.request(_url(google), "GET")
+    google.close_after_answer = False
+    # Google has closed the kept-alive connection: the POST must not be lost on it, nor sent twice
+    response, _body = http.request(_url(google), "POST", body="{}")
+    assert response.status == 200
+    assert google.posts == 1
+    assert google.connections == 2
