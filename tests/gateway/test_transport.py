@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,7 @@ class _Google(BaseHTTPRequestHandler):
             self.server.connections += 1
 
     def _answer(self) -> None:
+        close = self.server.close_after_answer  # read before answering: the client goes on then
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(length)
         if self.command == "POST":
@@ -35,8 +37,7 @@ class _Google(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"{}")
-        if self.server.close_after_answer:
-            self.close_connection = True
+        self.close_connection = close
 
     do_GET = do_POST = _answer
 
@@ -53,6 +54,11 @@ class _Server(ThreadingHTTPServer):
         self.connections = 0
         self.posts = 0
         self.close_after_answer = False
+        self.closed = threading.Event()  # set when the server has closed a connection
+
+    def shutdown_request(self, request: Any) -> None:
+        super().shutdown_request(request)
+        self.closed.set()
 
 
 @pytest.fixture
@@ -98,6 +104,7 @@ def test_a_post_after_google_closed_the_connection_goes_once_on_a_new_one(google
     google.close_after_answer = True
     http.request(_url(google), "GET")
     google.close_after_answer = False
+    assert google.closed.wait(5)
     # Google has closed the kept-alive connection: the POST must not be lost on it, nor sent twice
     response, _body = http.request(_url(google), "POST", body="{}")
     assert response.status == 200
