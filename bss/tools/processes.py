@@ -43,8 +43,11 @@ def can_bind(port: int, host: str = "127.0.0.1") -> bool:
         return True
 
 
-def wait_http(url: str, *, timeout: float = 30.0, proc: subprocess.Popen | None = None) -> None:
-    """Wait until `url` answers with a status below 500; fail early if `proc` dies."""
+def wait_http(url: str, *, timeout: float = 90.0, proc: subprocess.Popen | None = None) -> None:
+    """Wait until `url` answers with a status below 500; fail early if `proc` dies.
+
+    The wait is long because a start can be slow on a loaded machine (the web app's imports
+    alone take seconds of CPU on a slow core); a process that dies fails the wait at once."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
