@@ -52,8 +52,10 @@ from bss.gateway.quota import QuotaKey, QuotaLimiter, QuotaUse, quota_usage
 from bss.gateway.service_account_keys import KeySummary, parse_key, summarize_key
 from bss.gateway.shared import cached_credentials, instance_gateway, shared_parts
 from bss.gateway.tokens import TokenCache, fingerprint, token_cache_from_settings
+from bss.gateway.transport import POST_REUSE_IDLE_S
 
 __all__ = [
+    "POST_REUSE_IDLE_S",
     "GMAIL_SEND_SCOPE",
     "MAIL_SCOPE",
     "MailSent",

@@ -5,25 +5,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from bss.gateway import transport
+from tests.support.counting_http import CountingHandler, CountingServer
 
 
-class _Google(BaseHTTPRequestHandler):
+class _Google(CountingHandler):
     """Answers every request with 200 on a kept-alive HTTP/1.1 connection; counts connections
     and POSTs, and closes a connection after its answer when told to."""
 
-    protocol_version = "HTTP/1.1"
     server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.lock:
-            self.server.connections += 1
 
     def _answer(self) -> None:
         close = self.server.close_after_answer  # read before answering: the client goes on then
@@ -41,17 +35,10 @@ class _Google(BaseHTTPRequestHandler):
 
     do_GET = do_POST = _answer
 
-    def log_message(self, *args: object) -> None:
-        pass
 
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(CountingServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Google)
-        self.lock = threading.Lock()
-        self.connections = 0
         self.posts = 0
         self.close_after_answer = False
         self.closed = threading.Event()  # set when the server has closed a connection
