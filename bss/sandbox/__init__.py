@@ -2,5 +2,6 @@
 Gmail send and batch, plus a /_sandbox/ control API. It imports nothing else of this project."""
 
 from bss.sandbox.app import create_app, serve
+from bss.sandbox.smtp_tls import self_signed
 
-__all__ = ["create_app", "serve"]
+__all__ = ["create_app", "self_signed", "serve"]

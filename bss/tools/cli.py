@@ -70,6 +70,7 @@ def demo(port: int, sandbox_port: int, worker_threads: int) -> None:
             "reconcile",
             "events",
             "listing",
+            "webhooks",
         ]
     ),
     default="throughput",
@@ -93,7 +94,9 @@ def demo(port: int, sandbox_port: int, worker_threads: int) -> None:
     "p95 is over 60 s. listing: JOBS jobs [1,000,000] on SQLite, and on PostgreSQL with a "
     "postgresql:// --database-url or DATABASE_URL (a throw-away database on that server); p50 "
     "and p95 of every API and dashboard listing and the overview; exits 1 when a p95 is over "
-    "100 ms.",
+    "100 ms. webhooks: JOBS webhook POSTs [2000] from --concurrency threads to an HTTPS receiver "
+    "in another process, on kept-alive connections and on a new one per POST; our CPU per POST, "
+    "POSTs/s and connections for each.",
 )
 @click.option("--jobs", default=None, type=int, help="Orders to submit [200; chaos: 1000].")
 @click.option("--concurrency", default=8, show_default=True, help="Concurrent API clients.")
@@ -206,6 +209,11 @@ def bench(
 
         url = database_url or os.environ.get("DATABASE_URL")
         sys.exit(0 if run_listing_bench(jobs=jobs or 1_000_000, database_url=url) else 1)
+    if scenario == "webhooks":
+        from bss.tools.bench_webhooks import run_webhooks_bench
+
+        run_webhooks_bench(posts=jobs or 2000, threads=concurrency)
+        return
     if scenario == "sandbox-state":
         from bss.tools.bench_sandbox import run_sandbox_state
 

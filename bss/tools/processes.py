@@ -43,7 +43,13 @@ def can_bind(port: int, host: str = "127.0.0.1") -> bool:
         return True
 
 
-def wait_http(url: str, *, timeout: float = 90.0, proc: subprocess.Popen | None = None) -> None:
+def wait_http(
+    url: str,
+    *,
+    timeout: float = 90.0,
+    proc: subprocess.Popen | None = None,
+    verify: bool | str = True,
+) -> None:
     """Wait until `url` answers with a status below 500; fail early if `proc` dies.
 
     The wait is long because a start can be slow on a loaded machine (the web app's imports
@@ -54,7 +60,7 @@ def wait_http(url: str, *, timeout: float = 90.0, proc: subprocess.Popen | None 
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before {url} answered")
         try:
-            if requests.get(url, timeout=2).status_code < 500:
+            if requests.get(url, timeout=2, verify=verify).status_code < 500:
                 return
         except requests.RequestException as exc:
             last = exc
