@@ -72,20 +72,25 @@ class PinnedAdapter(HTTPAdapter):
         request.headers["Host"] = urlsplit(request.url or "").netloc.rpartition("@")[2]
 
 
-def post_pinned(url: str, *, address: str, **kwargs: Any) -> requests.Response:
+def post_pinned(url: str, *, address: str, reuse: bool = True, **kwargs: Any) -> requests.Response:
     """POST to `url`, connected to `address`; never follows a redirect, never returns the body.
 
     Rides this thread's kept-alive connection to the same host at the same address while it is
-    fresh (see the module's text)."""
+    fresh (see the module's text); with `reuse=False`, a connection of its own, closed after."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    session = _session((parts.scheme, host, parts.port, address))
+    if reuse:
+        session = _session((parts.scheme, host, parts.port, address))
+    else:
+        session = _new_session(host=host, address=address)
     response = session.post(url, **{**kwargs, "allow_redirects": False, "stream": True})
     timeout = kwargs.get("timeout")
     limit = min(DRAIN_S, timeout if isinstance(timeout, int | float) else DRAIN_S)
-    if not _drain(response, time.monotonic() + limit):
+    if not reuse or not _drain(response, time.monotonic() + limit):
         response.raw.close()  # the connection goes with it: the next POST opens a new one
     response.raw.release_conn()
+    if not reuse:
+        session.close()
     return response
 
 

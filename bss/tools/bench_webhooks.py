@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 import requests
 
-from bss.notify import pinning, post_pinned
+from bss.notify import post_pinned
 from bss.sandbox import self_signed
 from bss.tools.bench_cpu import tree_cpu_seconds
 from bss.tools.processes import free_port, wait_http
@@ -75,13 +75,15 @@ def serve_receiver(port: int, folder: str) -> None:
     server.serve_forever()
 
 
-def _run(url: str, ca: str, posts: int, threads: int) -> tuple[float, float]:
+def _run(url: str, ca: str, posts: int, threads: int, *, reuse: bool) -> tuple[float, float]:
     """CPU ms of this process per POST, and POSTs/s."""
     errors: list[str] = []
 
     def deliver(count: int) -> None:
         for _ in range(count):
-            resp = post_pinned(url, address="127.0.0.1", data=EVENT, verify=ca, timeout=10)
+            resp = post_pinned(
+                url, address="127.0.0.1", reuse=reuse, data=EVENT, verify=ca, timeout=10
+            )
             if resp.status_code != 200:
                 errors.append(str(resp.status_code))
 
@@ -109,17 +111,15 @@ def run_webhooks_bench(*, posts: int, threads: int, rounds: int = 2) -> None:
         code = "from bss.tools.bench_webhooks import serve_receiver as s; s({}, {!r})"
         code = code.format(port, folder)
         proc = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
-        kept_idle = pinning.POST_REUSE_IDLE_S
         try:
             origin = f"https://{HOST}:{port}"
             wait_http(f"https://127.0.0.1:{port}/connections", proc=proc, verify=ca)
             url = f"{origin}/bss"
-            _run(url, ca, threads * 5, threads)  # warm-up: imports, first-use caches
+            _run(url, ca, threads * 5, threads, reuse=True)  # warm-up: imports, first-use caches
             for _ in range(rounds):
-                for name, idle in (("kept-alive", kept_idle), ("new per POST", 0.0)):
-                    pinning.POST_REUSE_IDLE_S = idle  # 0: every kept connection counts as stale
+                for name, reuse in (("kept-alive", True), ("new per POST", False)):
                     before, theirs = _connections(port, ca), tree_cpu_seconds(proc.pid)
-                    ms, rate = _run(url, ca, posts, threads)
+                    ms, rate = _run(url, ca, posts, threads, reuse=reuse)
                     seen = _connections(port, ca) - before
                     theirs = (tree_cpu_seconds(proc.pid) - theirs) * 1000 / posts
                     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -129,7 +129,6 @@ def run_webhooks_bench(*, posts: int, threads: int, rounds: int = 2) -> None:
                         f"{seen} connections (load {load})"
                     )
         finally:
-            pinning.POST_REUSE_IDLE_S = kept_idle
             proc.terminate()
             proc.wait(timeout=10)
 
