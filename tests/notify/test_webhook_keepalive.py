@@ -26,10 +26,12 @@ class _Receiver(CountingHandler):
         self.server.cookies.append(self.headers.get("Cookie"))
         self.send_response(200)
         self.send_header("Set-Cookie", "session=billing-a; Path=/")
-        if self.server.answer == "short":
+        if self.server.answer in ("short", "short, then close"):
             self.send_header("Content-Length", "11")
             self.end_headers()
             self.wfile.write(b'{"ok":true}')
+            # (closed without saying so, as a receiver restarting or timing out does)
+            self.close_connection = self.server.answer == "short, then close"
         elif self.server.answer == "drip":  # says 1,000 bytes, sends one every 0.2 s
             self.send_header("Content-Length", "1000")
             self.end_headers()
@@ -107,6 +109,19 @@ def test_a_new_address_for_the_host_gets_a_new_connection(receiver):
         assert (other.connections, len(other.cookies)) == (1, 1)
     finally:
         _stop(other)
+
+
+def test_a_kept_connection_the_receiver_closed_is_replaced_before_the_next_delivery(receiver):
+    # Given the receiver closed the connection after its answer, without a word
+    receiver.answer = "short, then close"
+    _post(receiver)
+    time.sleep(0.2)
+    # When the next event goes out within the reuse window
+    receiver.answer = "short"
+    # Then it is accepted, over a new connection, not lost on the dead one
+    assert _post(receiver) == 200
+    assert receiver.connections == 2
+    assert len(receiver.cookies) == 2
 
 
 def test_a_connection_idle_too_long_is_not_reused(receiver, monkeypatch):
