@@ -9,8 +9,9 @@ Deliveries to one receiver ride one kept-alive connection while it is fresh, ins
 and a TLS handshake each (`post_pinned`). A connection is kept per thread and per checked
 address, so one that DNS now answers differently for is never reused; only while it was used
 within `POST_REUSE_IDLE_S` (as for Google); and only when the receiver's answer was read to its
-end, small and quickly (`_drain`). An answer that drips, or is large, or has no length closes
-its connection as before, so no receiver holds a delivery thread for longer than the timeout.
+end, small and quickly (`_drain`: within a second). An answer that drips, or is large, or has
+no length closes its connection as before, so a receiver holds a delivery thread at most that
+second longer than before.
 No cookie is kept: receivers of different distributors may share a host.
 """
 
@@ -79,18 +80,18 @@ def post_pinned(url: str, *, address: str, reuse: bool = True, **kwargs: Any) ->
     fresh (see the module's text); with `reuse=False`, a connection of its own, closed after."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if reuse:
-        session = _session((parts.scheme, host, parts.port, address))
-    else:
-        session = _new_session(host=host, address=address)
+    if not reuse:
+        with _new_session(host=host, address=address) as session:
+            response = session.post(url, **{**kwargs, "allow_redirects": False, "stream": True})
+            response.close()
+            return response
+    session = _session((parts.scheme, host, parts.port, address))
     response = session.post(url, **{**kwargs, "allow_redirects": False, "stream": True})
     timeout = kwargs.get("timeout")
     limit = min(DRAIN_S, timeout if isinstance(timeout, int | float) else DRAIN_S)
-    if not reuse or not _drain(response, time.monotonic() + limit):
+    if not _drain(response, time.monotonic() + limit):
         response.raw.close()  # the connection goes with it: the next POST opens a new one
     response.raw.release_conn()
-    if not reuse:
-        session.close()
     return response
 
 
