@@ -132,9 +132,8 @@ def _drain(response: requests.Response, deadline: float) -> bool:
     Each read waits at most until the deadline, so a receiver that drips its answer a byte at
     a time cannot hold the thread."""
     raw = response.raw
-    length = raw.length_remaining
-    chunked = "chunked" in response.headers.get("Transfer-Encoding", "").lower()
-    if chunked or length is None or length > MAX_DRAINED_BODY:
+    length = raw.length_remaining  # None when the answer is chunked or gives no length
+    if length is None or length > MAX_DRAINED_BODY:
         return False
     try:
         while raw.length_remaining:

@@ -35,25 +35,23 @@ class _Receiver(CountingHandler):
         elif self.server.answer == "drip":  # says 1,000 bytes, sends one every 0.2 s
             self.send_header("Content-Length", "1000")
             self.end_headers()
-            for _ in range(1000):
-                if self.server.stopping.wait(0.2):
-                    break
-                try:
-                    self.wfile.write(b" ")
-                    self.wfile.flush()
-                except OSError:
-                    break
-            self.close_connection = True
+            self._trickle(b" ", every=0.2, times=1000)
         else:  # "endless": chunked, never ends
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            while not self.server.stopping.wait(0.05):
-                try:
-                    self.wfile.write(b"1\r\n \r\n")
-                    self.wfile.flush()
-                except OSError:
-                    break
-            self.close_connection = True
+            self._trickle(b"1\r\n \r\n", every=0.05, times=None)
+
+    def _trickle(self, piece: bytes, *, every: float, times: int | None) -> None:
+        """Send `piece` every so often (`times` times, or until the test ends), then close."""
+        sent = 0
+        while (times is None or sent < times) and not self.server.stopping.wait(every):
+            try:
+                self.wfile.write(piece)
+                self.wfile.flush()
+            except OSError:
+                break
+            sent += 1
+        self.close_connection = True
 
 
 class _Server(CountingServer):
