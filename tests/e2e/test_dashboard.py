@@ -17,7 +17,7 @@ from bss.db import session_scope
 from bss.models import Instance, Job
 from tests.e2e.conftest import Tenant
 from tests.e2e.pipeline import fault
-from tests.support.browser import csp_violations
+from tests.support.browser import csp_violations, keep_screenshot
 from tests.support.dashboard_data import ARTIFACTS, make_user
 from tests.support.portal import PASSWORD
 
@@ -30,8 +30,7 @@ def new_page(browser):  # type: ignore[no-untyped-def]
 
 
 def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    keep_screenshot(page, ARTIFACTS / f"{name}.png")
 
 
 def sign_in(page, web: str, email: str) -> None:  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ from bss.jobs import sweep
 from tests.e2e.pipeline import STARTER, calls, licenses, new_domain, order_params, sandbox_post
 from tests.e2e.test_dashboard import new_page, sign_in
 from tests.e2e.test_worker_killed import start_worker, submit_directly, worker_env
+from tests.support.browser import keep_screenshot
 from tests.support.dashboard_data import ARTIFACTS, make_user
 
 USERS = 60
@@ -79,8 +80,7 @@ def test_a_license_job_for_many_users_is_chunked_survives_a_kill_and_shows_progr
     shown = page.inner_text("#progress")
     assert f"/{USERS} users" in shown, shown
     assert page.locator("tr.attempt").count() == 1
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "long-job-progress.png"), full_page=True)
+    keep_screenshot(page, ARTIFACTS / "long-job-progress.png")
 
     # When a worker starts again
     start_worker(supervisor, env)

@@ -13,7 +13,7 @@ import pytest
 
 from bss.db import session_scope
 from bss.models import Drift, GoogleEvent, Instance, utcnow
-from tests.support.browser import csp_violations
+from tests.support.browser import csp_violations, keep_screenshot
 from tests.support.google_events import drifted_customer
 from tests.support.live_dashboard import PHONE, new_page, page_width, served, sign_in
 
@@ -26,9 +26,7 @@ ARTIFACTS = (
 
 
 def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    width = page.viewport_size["width"]
-    page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+    keep_screenshot(page, ARTIFACTS / f"{name}-{page.viewport_size['width']}.png")
 
 
 @pytest.fixture

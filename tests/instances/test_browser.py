@@ -9,7 +9,7 @@ import pytest
 
 from bss.db import session_scope
 from bss.models import Instance, InstanceStatus
-from tests.support.browser import csp_violations
+from tests.support.browser import csp_violations, keep_screenshot
 from tests.support.portal import ARTIFACTS, PASSWORD, LivePortal, make_account
 
 
@@ -23,8 +23,7 @@ def page(browser, request) -> Iterator[object]:
 
 
 def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    keep_screenshot(page, ARTIFACTS / f"{name}.png")
 
 
 def sign_in(page, live: LivePortal, email: str) -> None:

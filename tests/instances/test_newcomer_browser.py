@@ -17,7 +17,7 @@ from bss.gateway import TokenCache, instance_credentials
 from bss.instances import OAUTH_CALLBACK_PATH, token_refresh_recorder
 from bss.models import Instance
 from tests.instances.test_token_health import authenticated_like_the_demo
-from tests.support.browser import csp_violations
+from tests.support.browser import csp_violations, keep_screenshot
 from tests.support.portal import ARTIFACTS, PASSWORD, LivePortal, make_account
 
 WIDTHS = (1366, 400)
@@ -34,10 +34,9 @@ def page(browser) -> Iterator[object]:
 
 def shots(page, name: str) -> None:
     """A full-page screenshot at each width; nothing may scroll sideways at either."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+        keep_screenshot(page, ARTIFACTS / f"{name}-{width}.png")
         wide = page.evaluate("document.documentElement.scrollWidth")
         assert wide <= width, f"{name} scrolls sideways at {width} px ({wide} px wide)"
     page.set_viewport_size({"width": WIDTHS[0], "height": 900})

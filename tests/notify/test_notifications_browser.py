@@ -24,7 +24,7 @@ from bss.instances import create_instance
 from bss.models import Distributor, MailSender
 from bss.settings import Settings
 from bss.tools import free_port
-from tests.support.browser import csp_violations
+from tests.support.browser import csp_violations, keep_screenshot
 from tests.support.portal import (
     ARTIFACTS,
     PASSWORD,
@@ -110,8 +110,7 @@ def page(browser) -> Iterator[object]:
 
 
 def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    keep_screenshot(page, SHOTS / f"{name}.png")
 
 
 def test_an_admin_sets_up_an_smtp_sender_and_a_test_message_arrives(page, live: LiveMail):

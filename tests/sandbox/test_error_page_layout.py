@@ -9,6 +9,8 @@ from urllib.parse import urlencode
 
 import pytest
 
+from tests.support.browser import keep_screenshot
+
 from .helpers import ORDER
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "sandbox"
@@ -36,10 +38,7 @@ def test_a_long_redirect_uri_stays_inside_the_error_card(browser, world, width):
         # When the browser shows the error page
         page.goto(f"{world.origin}/o/oauth2/v2/auth?{query}")
         assert "redirect_uri_mismatch" in page.inner_text("#error_code")
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(
-            path=str(ARTIFACTS / f"01-redirect-uri-mismatch-{width}.png"), full_page=True
-        )
+        keep_screenshot(page, ARTIFACTS / f"01-redirect-uri-mismatch-{width}.png")
         # Then the URI wraps inside the card, and nothing scrolls sideways
         card = page.locator("main").bounding_box()
         details = page.locator("#error_details").bounding_box()

@@ -12,6 +12,7 @@ from typing import Any
 from werkzeug.serving import make_server
 
 from bss.tools import free_port
+from tests.support.browser import keep_screenshot
 from tests.support.portal import PASSWORD
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "layout"
@@ -61,9 +62,7 @@ def page_height(page: Any) -> int:
 
 def shot(page: Any, name: str) -> None:
     """A full-page screenshot, named with the viewport's width: test-artifacts/layout/."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    width = page.viewport_size["width"]
-    page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+    keep_screenshot(page, ARTIFACTS / f"{name}-{page.viewport_size['width']}.png")
 
 
 def header_links(page: Any) -> list[tuple[str, str, str]]:
