@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -173,9 +175,11 @@ def _refresh_postgresql(conn: Connection) -> list[str]:
 def writer_turn(database_url: str) -> AbstractContextManager[Any]:
     """Held around a write transaction of a process with many writing threads (a worker): on
     SQLite, whose database has one writer at a time, the process's threads take turns here, and
-    the next one starts the moment the last commits. Meeting at SQLite's own lock instead, they
+    the worker processes take turns with each other at a lock on a file beside the database; the
+    next one starts the moment the last commits. Meeting at SQLite's own lock instead, they
     slept in its busy handler (1, 2, 5 ... 100 ms between tries) while the lock was mostly free,
-    and each wake-up cost CPU. Other processes still meet this one at SQLite's lock. Re-entrant:
+    and each wake-up cost CPU; and each worker process there was one more rival for the web's
+    short INSERTs. The web and the scheduler still meet the workers at SQLite's lock. Re-entrant:
     a thread may nest transactions as before. Elsewhere (PostgreSQL locks rows), nothing."""
     return _writer_lock(database_url) if _is_sqlite(database_url) else nullcontext()
 
@@ -186,8 +190,55 @@ def _is_sqlite(database_url: str) -> bool:
 
 
 @functools.cache
-def _writer_lock(database_url: str) -> threading.RLock:
-    return threading.RLock()
+def _writer_lock(database_url: str) -> _WriterTurn:
+    database = make_url(database_url).database or ""
+    on_disk = database not in ("", ":memory:") and not database.startswith("file:")
+    return _WriterTurn(f"{database}-writers" if on_disk else None)
+
+
+class _WriterTurn:
+    """A re-entrant lock for a process's threads, and for its outermost holder an exclusive
+    `flock` on `path` (None: the threads' lock alone), shared by every process that writes
+    through writer_turn. The kernel wakes a waiting process the moment the holder lets go, and
+    lets go for a holder that dies. A turn lasts one transaction, whose statements SQLite's
+    busy timeout bounds: nothing waits for the network inside one."""
+
+    def __init__(self, path: str | None) -> None:
+        self._path = path
+        self._fd = -1
+        self._threads = threading.RLock()
+        self._depth = 0  # the holding thread's nesting; read and written under _threads only
+        os.register_at_fork(after_in_child=self._forked)
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        try:
+            if self._depth == 0 and self._path is not None:
+                if self._fd < 0:
+                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+        self._depth += 1
+
+    def __exit__(self, *_exc: object) -> None:
+        self._depth -= 1
+        try:
+            if self._depth == 0 and self._path is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def _forked(self) -> None:
+        """In a child process (a worker forked by its parent): turns of its own. A lock taken
+        through a descriptor inherited across fork would be the parent's lock too, so the child
+        opens the file again; closing its copy leaves the parent's lock as it is."""
+        if self._fd >= 0:
+            os.close(self._fd)
+        self._fd = -1
+        self._threads = threading.RLock()
+        self._depth = 0
 
 
 @contextmanager

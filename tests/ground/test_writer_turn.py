@@ -1,8 +1,12 @@
-"""A worker process's threads take turns to write to SQLite (bss.db.writer_turn): the next one
-starts when the last one's transaction ends, rather than napping in SQLite's busy handler."""
+"""A worker process's threads, and the worker processes, take turns to write to SQLite
+(bss.db.writer_turn): the next one starts when the last one's transaction ends, rather than
+napping in SQLite's busy handler."""
 
 from __future__ import annotations
 
+import multiprocessing
+import subprocess
+import sys
 import threading
 import time
 
@@ -50,3 +54,69 @@ def test_on_postgresql_threads_do_not_wait_for_each_other():
     for t in threads:
         t.join(10)
     assert not inside.broken
+
+
+HOLD_IN_ANOTHER_PROCESS = """
+import sys, time
+from bss.db import writer_turn
+with writer_turn(sys.argv[1]):
+    print("in", flush=True)
+    time.sleep(60)
+"""
+
+
+def _enters_turn(url: str) -> threading.Event:
+    """A thread of this process that takes the turn: the event is set once it is in."""
+    entered = threading.Event()
+
+    def take() -> None:
+        with writer_turn(url):
+            entered.set()
+
+    threading.Thread(target=take, daemon=True).start()
+    return entered
+
+
+def test_worker_processes_take_turns_and_one_killed_in_its_turn_holds_up_no_other(tmp_path):
+    # Given another worker process in its turn to write to the same database
+    url = f"sqlite:///{tmp_path / 'turns.db'}"
+    args = [sys.executable, "-c", HOLD_IN_ANOTHER_PROCESS, url]
+    with subprocess.Popen(args, stdout=subprocess.PIPE, text=True) as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "in"
+            # When this process wants its turn, it waits
+            entered = _enters_turn(url)
+            assert not entered.wait(0.5)
+            # And when the other is killed in the middle of its turn, this one goes on at once
+            holder.kill()
+            assert entered.wait(5)
+        finally:
+            holder.kill()
+
+
+def test_a_worker_forked_from_a_process_that_wrote_waits_for_its_parents_turn(tmp_path):
+    # Given a process that wrote (its lock file is open), then forked a worker
+    url = f"sqlite:///{tmp_path / 'turns.db'}"
+    with writer_turn(url):
+        pass
+    fork = multiprocessing.get_context("fork")
+    go, child_in = fork.Event(), fork.Event()
+
+    def child() -> None:
+        go.wait(10)
+        with writer_turn(url):
+            child_in.set()
+
+    process = fork.Process(target=child)
+    process.start()
+    try:
+        # When the parent is in its turn, the child waits for it (a descriptor inherited
+        # across fork would share the parent's lock, and let both write at once)
+        with writer_turn(url):
+            go.set()
+            assert not child_in.wait(0.5)
+        # And it goes on when the parent's turn ends
+        assert child_in.wait(5)
+    finally:
+        process.join(10)
+        process.kill()
