@@ -80,13 +80,13 @@ def post_pinned(url: str, *, address: str, reuse: bool = True, **kwargs: Any) ->
     fresh (see the module's text); with `reuse=False`, a connection of its own, closed after."""
     parts = urlsplit(url)
     host = parts.hostname or ""
+    options = {**kwargs, "allow_redirects": False, "stream": True}
     if not reuse:
         with _new_session(host=host, address=address) as session:
-            response = session.post(url, **{**kwargs, "allow_redirects": False, "stream": True})
+            response = session.post(url, **options)
             response.close()
             return response
-    session = _session((parts.scheme, host, parts.port, address))
-    response = session.post(url, **{**kwargs, "allow_redirects": False, "stream": True})
+    response = _session((parts.scheme, host, parts.port, address)).post(url, **options)
     timeout = kwargs.get("timeout")
     limit = min(DRAIN_S, timeout if isinstance(timeout, int | float) else DRAIN_S)
     if not _drain(response, time.monotonic() + limit):
