@@ -19,6 +19,7 @@ from bss.errors import GoogleError, QuotaWait, error_body
 from bss.instances import mark_needs_reauth
 from bss.jobs.announce import job_event
 from bss.jobs.fairness import Claimed, claim_turns, send_claimed
+from bss.jobs.one_trip import FINISH_AND_LINES, SUCCEED_AND_LINES, lines_params, one_trip_engine
 from bss.jobs.ordering import waiting_for
 from bss.jobs.rows import (
     FINISH,
@@ -157,6 +158,7 @@ class JobOutcomes:
     ) -> str | None:
         """End the attempt in `state`; `saved`: the checkpoint to save with it (the job's steps
         all succeeded, the last one not saved yet)."""
+        now = utcnow()
         params = {
             "job_id": job_id,
             "of_distributor": distributor_id,
@@ -164,12 +166,24 @@ class JobOutcomes:
             "outcome": state,
             "outcome_result": result,
             "outcome_error": error,
-            "now": utcnow(),
+            "now": now,
             "saved": saved,
         }
+        message = (
+            "Succeeded"
+            if state == JobState.SUCCEEDED
+            else (f"Failed: {error['message']}" if error else str(state))
+        )
+        last: Line = ("state", message, {"state": state})
+        one_trip = one_trip_engine(self.settings.database_url) is not None
         with self._session() as s:
             conn = s.connection()  # for statements on the tables (see JobRunner._lease)
-            ended = conn.execute(FINISH if saved is None else SUCCEED, params).first()
+            if one_trip:  # PostgreSQL: the UPDATE and the lines in one statement
+                lines = lines_params([*self._take_pending(), last], now)
+                write = FINISH_AND_LINES if saved is None else SUCCEED_AND_LINES
+                ended = conn.execute(write, {**params, **lines}).first()
+            else:
+                ended = conn.execute(FINISH if saved is None else SUCCEED, params).first()
             if ended is None:
                 self._not_ours(s, job_id)
                 return None
@@ -188,12 +202,8 @@ class JobOutcomes:
                     keep_generated=state == JobState.SUCCEEDED or user_made,
                     reveal_generated=state != JobState.SUCCEEDED,
                 )
-            message = (
-                "Succeeded"
-                if state == JobState.SUCCEEDED
-                else (f"Failed: {error['message']}" if error else str(state))
-            )
-            self._write_pending(conn, job_id, ("state", message, {"state": state}))
+            if not one_trip:
+                self._write_pending(conn, job_id, last)
             event = "job.succeeded" if state == JobState.SUCCEEDED else "job.failed"
             failed = state == JobState.FAILED
             delivery = self._announce(s, job_id, ending.tells_billing, event, failed=failed)

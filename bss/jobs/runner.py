@@ -23,24 +23,23 @@ from bss.errors import (
 from bss.gateway import CallRecord, Gateway, TokenCache, cached_credentials
 from bss.jobs.accept import with_secrets
 from bss.jobs.leases import LeaseKeeper
-from bss.jobs.ordering import FINAL, wait_behind
-from bss.jobs.outcomes import JobOutcomes, Notify, Resend, SliceOver
+from bss.jobs.one_trip import (
+    CHECKPOINT_AND_LINES,
+    CHECKPOINT_PROGRESS_AND_LINES,
+    lines_params,
+    one_trip_engine,
+)
+from bss.jobs.outcomes import Notify, Resend, SliceOver
 from bss.jobs.rows import (
     CHECKPOINT,
     CHECKPOINT_PROGRESS,
-    INSTANCE_SEEN,
-    LAST_TURN,
-    LEASE,
-    LOOK,
-    RUNNABLE,
-    SET_ASIDE,
     LeasedJob,
     Line,
     insert_lines,
-    lease_params,
 )
 from bss.jobs.store import DbJobStore
-from bss.models import Instance, InstanceStatus, Job, JobState, saved_id, utcnow
+from bss.jobs.taking import InstancesSeen, JobTaking
+from bss.models import Instance, InstanceStatus, JobState, saved_id, utcnow
 from bss.operations import PARTIAL_KEY, StepContext, get_operation, snake_keys
 from bss.settings import Settings
 
@@ -55,44 +54,13 @@ class LeaseLost(Exception):
 PacerFactory = Callable[[Instance], Any]
 
 
-def _set_aside_last(s: Any, job_id: str) -> bool:
-    """Whether the job's last run ended by setting it aside (see JobOutcomes._set_aside), so
-    that this run goes on with its attempt (a run that died after resuming does not)."""
-    last = s.execute(LAST_TURN, {"job_id": job_id}).first()
-    return bool(last and last.data.get("set_aside"))
-
-
 def _step_line(checkpoint: dict[str, Any], step: str) -> Line:
     """The timeline line of a step done: its output as saved."""
     output = snake_keys(checkpoint[step])
     return ("step", f"Step {step} done", {"step": step, "output": output})
 
 
-class InstancesSeen:
-    """The instances this process loaded to run jobs, each kept for as long as the columns a
-    run reads of it (rows.INSTANCE_SEEN, read by every lease's look) stay the same: then the
-    lease does not load it again. Shared by the process's threads, which only read them."""
-
-    MOST = 1000
-
-    def __init__(self) -> None:
-        self._kept: dict[int, tuple[tuple[Any, ...], Instance]] = {}
-
-    def get(self, s: Any, look: Any) -> Instance:
-        seen = tuple(getattr(look, name) for name in INSTANCE_SEEN)
-        kept = self._kept.get(look.instance_id)
-        if kept is not None and kept[0] == seen:
-            return kept[1]
-        instance = s.get(Instance, look.instance_id, populate_existing=True)
-        assert instance is not None
-        s.expunge(instance)  # read outside the session, by any thread
-        if len(self._kept) >= self.MOST:
-            self._kept.clear()
-        self._kept[look.instance_id] = (seen, instance)
-        return instance
-
-
-class JobRunner(JobOutcomes):
+class JobRunner(JobTaking):
     """Runs jobs by id; safe to call twice for the same job at once (the lease decides)."""
 
     def __init__(
@@ -199,61 +167,6 @@ class JobRunner(JobOutcomes):
                 self._checkpoint(job_id, worker, checkpoint, None)
             raise
 
-    def _wait_behind(self, s: Any, look: Any) -> bool | None:
-        """Park the job behind an earlier one on the same customer, if there is one (None when
-        there is none); in the caller's session, committed here. True when the job it waits for
-        ended meanwhile: the caller sends the job again, out of its turn to write."""
-        first_id = look.blocker_id if look.customer_domain else None  # read by the look
-        job = s.get(Job, look.id) if first_id else None
-        first = s.get(Job, first_id) if first_id else None
-        if job is None or first is None:
-            return None
-        wait_behind(s, job, first)
-        s.commit()
-        # The job it waits for may have ended between the look and the commit: look again.
-        first = s.get(Job, first_id, populate_existing=True)
-        return first is None or first.state in FINAL
-
-    def _lease(self, job_id: str, worker: str) -> tuple[LeasedJob, Instance] | str | None:
-        """Take the job (a new attempt, or the attempt it was set aside in goes on) and say so
-        on its timeline, in one transaction: the job and its instance; `waiting` when it must
-        wait behind another job on the same customer; None when it is not ours to run now."""
-        with self._session() as s:
-            # Statements on the tables go to the session's connection: no ORM execution to
-            # set up for them (the session is for the rare paths: waiting, a new instance).
-            conn = s.connection()
-            look = conn.execute(LOOK, {"job_id": job_id}).first()
-            if look is None:
-                return None
-            behind = self._wait_behind(s, look) if look.state in RUNNABLE else None
-            if behind is None:
-                return self._take(s, conn, look, job_id, worker)
-        if behind:  # what it waited for ended meanwhile: it looks again
-            self.resend(job_id, 0)
-        return JobState.WAITING
-
-    def _take(
-        self, s: Any, conn: Any, look: Any, job_id: str, worker: str
-    ) -> tuple[LeasedJob, Instance] | None:
-        """The lease's UPDATE and the attempt's line, in the lease's transaction."""
-        # A job set aside (paused after a slice, or waiting for quota) goes on with the
-        # same attempt: a "resume" line, not a new attempt, on its timeline.
-        set_aside = look.attempts > 0 and look.state in SET_ASIDE
-        resumed = set_aside and _set_aside_last(conn, job_id)
-        lease_s = self.settings.job_lease_seconds
-        taken = conn.execute(
-            LEASE, lease_params(job_id, look, worker, resumed=resumed, lease_s=lease_s)
-        ).first()
-        if taken is None:
-            return None
-        job = LeasedJob.of(taken)
-        instance = self._instances.get(s, look)
-        verb = "resumed" if resumed else "started"
-        line = f"Attempt {job.attempts} {verb} by {worker}"
-        data = {"state": JobState.RUNNING, "attempt": job.attempts}
-        insert_lines(conn, job_id, [("resume" if resumed else "state", line, data)])
-        return job, instance
-
     def _credentials(self, instance: Instance) -> Any:
         return cached_credentials(
             instance, vault=self.vault, settings=self.settings, cache=self.token_cache
@@ -352,6 +265,19 @@ class JobRunner(JobOutcomes):
             "now": now,
             "until": now + timedelta(seconds=self.settings.job_lease_seconds),
         }
+        one_trip = one_trip_engine(self.settings.database_url)
+        if one_trip is not None:  # PostgreSQL: the UPDATE and its lines, one statement
+            lines = self._take_pending()
+            if step is not None:
+                lines.append(_step_line(checkpoint, step))
+            write = CHECKPOINT_PROGRESS_AND_LINES if progress else CHECKPOINT_AND_LINES
+            with one_trip.connect() as conn:
+                saved_row = conn.execute(
+                    write, {**params, "done": progress, **lines_params(lines, now)}
+                ).first()
+            if saved_row is None:
+                raise LeaseLost(job_id)
+            return
         with self._transaction() as s:
             if progress:
                 saved = s.execute(CHECKPOINT_PROGRESS, {**params, "done": progress})

@@ -88,7 +88,7 @@ def test_an_outcome_not_written_never_inserts_twice_and_reports_created(
     failed: list[str] = []
 
     def lose_the_outcome(_conn, _cursor, statement, _params, _context, _many):
-        outcome = statement.startswith("UPDATE job SET state") and "finished_at" in statement
+        outcome = "UPDATE job SET state" in statement and "finished_at" in statement
         # The database fails at the outcome, and, when it is away, at every write after it
         if (outcome and not failed) or (database_away and failed and "UPDATE job" in statement):
             failed.append(statement)
