@@ -30,7 +30,13 @@ STEP = "licenses"
 class LicenseChange(Params):
     customer: CustomerRef
     sku_id: SkuId
-    users: list[EmailStr] = Field(min_length=1, max_length=1000, description="Users' emails")
+    # Each once (compared without case): the document says so, as far as JSON Schema can.
+    users: list[EmailStr] = Field(
+        min_length=1,
+        max_length=1000,
+        description="Users' emails, each once (compared without case)",
+        json_schema_extra={"uniqueItems": True},
+    )
 
     @field_validator("users", mode="after")
     @classmethod
