@@ -86,6 +86,18 @@ def get_engine(database_url: str) -> Engine:
     return engine
 
 
+@functools.cache
+def one_trip_engine(database_url: str) -> Engine | None:
+    """The database's engine in autocommit, when it is PostgreSQL, for a write that is one
+    statement (bss.jobs.one_trip) or a read that stands alone: without a BEGIN and a COMMIT of
+    its own, it is one round trip to the server, not three. None elsewhere: SQLite's round trips
+    are calls in process, and its transactions take its one write lock."""
+    engine = get_engine(database_url)
+    if engine.dialect.name != "postgresql":
+        return None
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def _ping_when_idle(engine: Engine) -> None:
     """Ping a pooled connection before use if it sat idle for over PING_AFTER_IDLE_S; a dead one
     (the server restarted, or dropped it) is replaced before the caller sees it. A connection

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -10,7 +11,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlmodel import Session
 
 from bss.crypto import hash_api_key
-from bss.db import get_engine
+from bss.db import get_engine, one_trip_engine
 from bss.errors import Unauthorized
 from bss.models import ApiKey, Distributor, utcnow
 from bss.settings import Settings
@@ -47,13 +48,12 @@ def api_distributor() -> Caller:
         raise Unauthorized("Send your API key as `Authorization: Bearer <key>`.")
     session = db()
     # Read on every request, not kept in the process: a revoked key stops working at once (a
-    # key kept for a second would save about 0.15 ms of CPU per request).
-    found = (
-        session.connection()
-        .execute(_KEY, {"key_hash": hash_api_key(key.strip())})
-        .mappings()
-        .first()
-    )
+    # key kept for a second would save about 0.15 ms of CPU per request). On PostgreSQL the
+    # read stands alone, outside the request's transaction: an order then needs none of its
+    # own (bss.jobs.intake), where this read's BEGIN opened one.
+    alone = one_trip_engine(settings().database_url)
+    with contextlib.nullcontext(session.connection()) if alone is None else alone.connect() as conn:
+        found = conn.execute(_KEY, {"key_hash": hash_api_key(key.strip())}).mappings().first()
     if found is None or found["key_revoked_at"] is not None:
         raise Unauthorized("This API key is not valid (unknown or revoked).")
     now = utcnow()

@@ -1,13 +1,16 @@
 """Accepting an order over the billing API in one transaction: validate, then one INSERT writes the
 job (its unique Idempotency-Key with it) already sent or held by its distributor's share, its
-first timeline line goes in the same transaction, one commit, then one broker send.
+first timeline line goes in the same transaction, one commit, then one broker send. On
+PostgreSQL an order without secrets needs no transaction: the counts, then the INSERT and its
+lines as one statement (bss.jobs.intake_rows), each in autocommit.
 
 The INSERT decides sent or held itself, from the distributor's jobs in flight and held as it
 writes (on SQLite the request holds the write lock from before it to the commit, taken as in
 bss.jobs.write_lock), so a job that ends meanwhile cannot leave the new one held with a free
 slot. The uncommon turns take the slower paths of bss.jobs.accept and bss.jobs.fairness: an older
-held job goes first when there is room (claimed as releasers do), a repeated Idempotency-Key is
-answered from the first job, a broker away leaves the job held for the sweep.
+held job goes first when there is room (claimed as releasers do, in a transaction after the
+INSERT on PostgreSQL: should it fail, the job stays held for the sweep), a repeated
+Idempotency-Key is answered from the first job, a broker away leaves the job held for the sweep.
 """
 
 from __future__ import annotations
@@ -16,20 +19,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, exists, insert, null
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from bss.crypto import Vault
-from bss.db import again_on_conflict
+from bss.db import again_on_conflict, one_trip_engine
 from bss.errors import ConfigurationError, NotFound, ValidationFailed
 from bss.jobs.accept import redact, replay_of, request_digest, secret_at
 from bss.jobs.fairness import (
-    HELD_COUNT,
-    IN_FLIGHT_COUNT,
-    JOB,
-    OF_DISTRIBUTOR,
-    ROWS,
     Send,
     claim_held,
     current_terms,
@@ -38,12 +35,19 @@ from bss.jobs.fairness import (
     hold_reason,
     load,
 )
+from bss.jobs.intake_rows import (
+    ACCEPT_UNLIMITED,
+    ACCEPT_WITHIN_SHARE,
+    BEFORE,
+    INSERT_LINES,
+    INSERT_SECRETS,
+    INSERT_UNLIMITED,
+    INSERT_WITHIN_SHARE,
+)
+from bss.jobs.one_trip import LINES
 from bss.jobs.write_lock import lock_for_writing
 from bss.models import (
-    Instance,
     Job,
-    JobEvent,
-    JobSecret,
     JobState,
     customer_domain_of,
     new_id,
@@ -51,48 +55,6 @@ from bss.models import (
 )
 from bss.operations import get_operation
 from bss.settings import Settings
-
-EVENT: Table = JobEvent.__table__  # type: ignore[attr-defined]
-SECRET: Table = JobSecret.__table__  # type: ignore[attr-defined]
-INSTANCE: Table = Instance.__table__  # type: ignore[attr-defined]
-
-# The instance named in the order, the distributor's jobs in flight and its held jobs (counted
-# so that an order costs the same behind ten held jobs or a million: bss.jobs.fairness).
-_BEFORE = select(
-    select(INSTANCE.c.id)
-    .where(
-        INSTANCE.c.distributor_id == bindparam("distributor"),
-        INSTANCE.c.name == bindparam("instance"),
-    )
-    .scalar_subquery()
-    .label("instance_id"),
-    IN_FLIGHT_COUNT.scalar_subquery().label("busy"),
-    HELD_COUNT.scalar_subquery().label("held"),
-)
-
-
-def _insert(limited: bool) -> Any:
-    """The job's INSERT: sent (enqueued_at now) when nothing of its distributor is held and its
-    jobs in flight leave room, read by the statement itself; else held with the reason given."""
-    goes = ~exists().where(OF_DISTRIBUTOR, ROWS.held)
-    if limited:
-        goes = and_(goes, IN_FLIGHT_COUNT.scalar_subquery() < bindparam("share"))
-    now = bindparam("now", type_=JOB.c.enqueued_at.type)
-    reason = bindparam("reason", type_=JOB.c.wait_reason.type)
-    return (
-        insert(JOB)
-        .values(
-            enqueued_at=case((goes, now), else_=null()),
-            wait_reason=case((goes, null()), else_=reason),
-        )
-        .returning(JOB.c.enqueued_at)
-    )
-
-
-_INSERT_WITHIN_SHARE = _insert(limited=True)
-_INSERT_UNLIMITED = _insert(limited=False)
-_INSERT_LINES = insert(EVENT)
-_INSERT_SECRETS = insert(SECRET)
 
 
 @dataclass(frozen=True)
@@ -186,9 +148,7 @@ def accept_job(
             ),
             kept={p: vault.encrypt(v) for p, v in secrets.items()} if vault is not None else {},
         )
-        # A deadlock or serialization failure on PostgreSQL rolls the transaction back before
-        # anything is sent: it runs again, from reading the counts.
-        written = again_on_conflict(session, lambda: _write(session, settings, order))
+        written = _write(session, settings, order)
     except (ValidationFailed, NotFound, ConfigurationError):
         first = replay()  # a repeated key answers as it did, whatever this body is
         if first is not None:
@@ -236,11 +196,65 @@ class _Written:
 
 def _write(session: Session, settings: Settings, order: _Order) -> _Written:
     """The acceptance's transaction, up to its commit: the counts, the INSERT that decides sent
-    or held, its timeline line and secrets, older held jobs claimed in turn."""
+    or held, its timeline line and secrets, older held jobs claimed in turn. On PostgreSQL an
+    order without secrets takes two statements in autocommit, the counts and the INSERT with
+    its lines (bss.jobs.one_trip), and a transaction only to claim older held jobs in turn."""
+    terms = current_terms(session, settings, order.distributor_id)
+    one_trip = None if order.kept else one_trip_engine(settings.database_url)
+    if one_trip is None:
+        return again_on_conflict(session, lambda: _write_in_transaction(session, terms, order))
+
+    def insert() -> tuple[_Plan, Any]:
+        with one_trip.connect() as conn:
+            plan = _plan(conn, terms, order)
+            lines = [
+                {"message": line["message"], "data": line["data"], "held": line is plan.held_line}
+                for line in plan.lines
+            ]
+            statement = ACCEPT_UNLIMITED if terms.share is None else ACCEPT_WITHIN_SHARE
+            given = {**plan.row, **plan.knobs, LINES: lines}
+            return plan, conn.execute(statement, given).scalar_one()
+
+    # A deadlock or serialization failure on PostgreSQL rolls back what it wrote (in one
+    # statement, nothing; in a transaction, all of it) before anything is sent: it runs again,
+    # from reading the counts.
+    plan, enqueued_at = again_on_conflict(session, insert)
+    job_id, now = plan.row["id"], plan.row["created_at"]
+    if enqueued_at is not None:
+        return _Written(job_id, now, [job_id], None)
+    if plan.reason is not None:
+        return _Written(job_id, now, [], plan.reason)
+
+    def claim() -> tuple[list[str], str | None]:
+        taken = _in_turn(session, terms, order.distributor_id, job_id, now)
+        session.commit()
+        return taken
+
+    claimed, wait_reason = again_on_conflict(session, claim)
+    return _Written(job_id, now, claimed, wait_reason)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What an order writes, made before the write: the job's row, the INSERT's knobs, its
+    lines; `reason`: why it is held, when its distributor's share had no room."""
+
+    row: dict[str, Any]
+    knobs: dict[str, Any]
+    held_line: dict[str, Any] | None
+    reason: str | None
+
+    @property
+    def lines(self) -> list[dict[str, Any]]:
+        """Its timeline lines, the held line last (written only when the INSERT holds it)."""
+        accepted = _line(self.row["id"], self.row["created_at"], "Accepted", state=JobState.QUEUED)
+        return [accepted, self.held_line] if self.held_line else [accepted]
+
+
+def _plan(conn: Any, terms: Any, order: _Order) -> _Plan:
+    """Read the instance and the distributor's counts, and make the order's rows."""
     distributor_id = order.distributor_id
-    terms = current_terms(session, settings, distributor_id)
-    conn = session.connection()
-    before = conn.execute(_BEFORE, {"distributor": distributor_id, "instance": order.instance_name})
+    before = conn.execute(BEFORE, {"distributor": distributor_id, "instance": order.instance_name})
     instance_id, busy, held = before.one()
     if instance_id is None:
         raise NotFound(
@@ -249,7 +263,7 @@ def _write(session: Session, settings: Settings, order: _Order) -> _Written:
         )
     room = terms.share is None or busy < terms.share
     # Said when the job is held for want of room; with room, only older held jobs can hold it
-    # back, and it is claimed in turn with them below.
+    # back, and it is claimed in turn with them (_in_turn).
     reason = None if room else hold_reason(terms.share, busy=busy, earlier=held)
     now = utcnow()
     job_id = new_id("job")
@@ -269,27 +283,44 @@ def _write(session: Session, settings: Settings, order: _Order) -> _Written:
         "created_at": now,
         "updated_at": now,
     }
-    statement = _INSERT_UNLIMITED if terms.share is None else _INSERT_WITHIN_SHARE
     knobs = {"distributor": distributor_id, "share": terms.share, "now": now, "reason": reason}
-    # Everything written is made before the write lock is taken, so that it is held briefly.
-    accepted = _line(job_id, now, "Accepted", state=JobState.QUEUED)
     held_line = _line(job_id, now, reason, state=JobState.QUEUED, held=True) if reason else None
+    return _Plan(row, knobs, held_line, reason)
+
+
+def _in_turn(
+    session: Session, terms: Any, distributor_id: int, job_id: str, now: datetime
+) -> tuple[list[str], str | None]:
+    """A job written held while its distributor has room (older held jobs go first): claim
+    those in turn, this one among them if its turn came; else say why it waits."""
+    claimed = claim_held(session, distributor_id, terms, now)
+    wait_reason = None
+    if job_id not in claimed:
+        busy, held = load(session, distributor_id)
+        wait_reason = hold(session, job_id, terms.share, busy=busy, earlier=max(held - 1, 0))
+    return claimed, wait_reason
+
+
+def _write_in_transaction(session: Session, terms: Any, order: _Order) -> _Written:
+    """The acceptance as one transaction of the session (see _write)."""
+    conn = session.connection()
+    plan = _plan(conn, terms, order)
+    job_id, now = plan.row["id"], plan.row["created_at"]
+    statement = INSERT_UNLIMITED if terms.share is None else INSERT_WITHIN_SHARE
+    # Everything written is made before the write lock is taken, so that it is held briefly.
     kept = [
         {"job_id": job_id, "name": path, "value_enc": value, "reveal": False, "created_at": now}
         for path, value in order.kept.items()
     ]
     lock_for_writing(conn)  # from here to the commit, SQLite's one writer is this request
-    enqueued_at = conn.execute(statement, {**row, **knobs}).scalar_one()
+    enqueued_at = conn.execute(statement, {**plan.row, **plan.knobs}).scalar_one()
     sent = enqueued_at is not None
-    conn.execute(_INSERT_LINES, [accepted, held_line] if held_line and not sent else [accepted])
+    conn.execute(INSERT_LINES, plan.lines if not sent else plan.lines[:1])
     if kept:
-        conn.execute(_INSERT_SECRETS, kept)
-    claimed, wait_reason = ([job_id], None) if sent else ([], reason)
-    if not sent and reason is None:  # room, but older held jobs go first: claimed in turn
-        claimed = claim_held(session, distributor_id, terms, now)
-        if job_id not in claimed:
-            busy, held = load(session, distributor_id)
-            wait_reason = hold(session, job_id, terms.share, busy=busy, earlier=max(held - 1, 0))
+        conn.execute(INSERT_SECRETS, kept)
+    claimed, wait_reason = ([job_id], None) if sent else ([], plan.reason)
+    if not sent and plan.reason is None:  # room, but older held jobs go first
+        claimed, wait_reason = _in_turn(session, terms, order.distributor_id, job_id, now)
     session.commit()
     return _Written(job_id, now, claimed, wait_reason)
 

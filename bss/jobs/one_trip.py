@@ -1,30 +1,28 @@
 """On PostgreSQL, a job's writes in fewer round trips: each write and its timeline lines are one
 statement (a data-modifying WITH), and a write that stands alone runs without a transaction of
-its own around it (autocommit: one statement is atomic by itself).
+its own around it (bss.db.one_trip_engine: autocommit, one statement is atomic by itself).
 
 A round trip to PostgreSQL costs both sides CPU and a wait for the server's process to be
 scheduled; on a busy server the waits add up. Through bss.jobs.rows a checkpoint was `BEGIN`,
 the job's UPDATE, its lines, `COMMIT` (four round trips, one here); a lease `BEGIN`, the look,
 the UPDATE, its line, `COMMIT` (five, two here: the look, then the UPDATE with its line); an end
 keeps its transaction (what follows in it depends on what the UPDATE read back) and writes its
-lines with the UPDATE (one round trip fewer). SQLite has no data-modifying WITH, and its round
-trips are calls in process: there the statements of bss.jobs.rows run as they are.
+lines with the UPDATE (one round trip fewer). An API order does the same with its INSERT
+(bss.jobs.intake_rows). SQLite has no data-modifying WITH, and its round trips are calls in
+process: there the statements of bss.jobs.rows run as they are.
 
 The lines go as one JSON array, unpacked by `json_to_recordset`, and are written only when the
-UPDATE took the job's row: where the job is no longer ours, nothing is.
+write took the job's row: where the job is no longer ours, nothing is.
 """
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, String, bindparam, column, func, insert, select, true
-from sqlalchemy.engine import Engine
 from sqlalchemy.sql.dml import Update
 
-from bss.db import get_engine
 from bss.jobs.rows import (
     CHECKPOINT,
     CHECKPOINT_PROGRESS,
@@ -40,15 +38,20 @@ from bss.jobs.rows import (
 LINES, LINES_AT = "lines", "lines_at"
 
 
+def recordset(*columns: Any) -> Any:
+    """The rows of the JSON array parameter `lines` (bss.jobs.one_trip.LINES), as `line`."""
+    return (
+        func.json_to_recordset(bindparam(LINES, type_=JSON))
+        .table_valued(*columns)
+        .render_derived(name="line", with_types=True)
+    )
+
+
 def _with_lines(write: Update, name: str) -> Any:
     """`write` (an UPDATE of one job … RETURNING) and the timeline lines of the job it updated,
     one statement: WITH name AS (write), … INSERT the lines … SELECT what `write` returned."""
     written = write.cte(name)
-    line = (
-        func.json_to_recordset(bindparam(LINES, type_=JSON))
-        .table_valued(column("kind", String), column("message", String), column("data", JSON))
-        .render_derived(name="line", with_types=True)
-    )
+    line = recordset(column("kind", String), column("message", String), column("data", JSON))
     lines = insert(EVENT).from_select(
         ["job_id", "at", "kind", "message", "data"],
         select(
@@ -77,13 +80,3 @@ def lines_params(lines: list[Line], at: datetime) -> dict[str, Any]:
         LINES: [{"kind": kind, "message": message, "data": data} for kind, message, data in lines],
         LINES_AT: at,
     }
-
-
-@functools.cache
-def one_trip_engine(database_url: str) -> Engine | None:
-    """The database's engine in autocommit, when it is PostgreSQL: the statements above then
-    run as they are, without a BEGIN and a COMMIT of their own. None elsewhere."""
-    engine = get_engine(database_url)
-    if engine.dialect.name != "postgresql":
-        return None
-    return engine.execution_options(isolation_level="AUTOCOMMIT")

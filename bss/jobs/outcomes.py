@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
-from bss.db import get_engine, session_scope, writer_turn
+from bss.db import get_engine, one_trip_engine, session_scope, writer_turn
 from bss.errors import GoogleError, QuotaWait, error_body
 from bss.instances import mark_needs_reauth
 from bss.jobs.announce import job_event
 from bss.jobs.fairness import Claimed, claim_turns, send_claimed
-from bss.jobs.one_trip import FINISH_AND_LINES, SUCCEED_AND_LINES, lines_params, one_trip_engine
+from bss.jobs.one_trip import FINISH_AND_LINES, SUCCEED_AND_LINES, lines_params
 from bss.jobs.ordering import waiting_for
 from bss.jobs.rows import (
     FINISH,

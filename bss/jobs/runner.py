@@ -13,6 +13,7 @@ from typing import Any
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
 from bss.crypto import Vault
+from bss.db import one_trip_engine
 from bss.errors import (
     BssError,
     GoogleAuthorizationError,
@@ -27,7 +28,6 @@ from bss.jobs.one_trip import (
     CHECKPOINT_AND_LINES,
     CHECKPOINT_PROGRESS_AND_LINES,
     lines_params,
-    one_trip_engine,
 )
 from bss.jobs.outcomes import Notify, Resend, SliceOver
 from bss.jobs.rows import (

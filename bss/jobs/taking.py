@@ -6,8 +6,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from bss.db import session_scope
-from bss.jobs.one_trip import LEASE_AND_LINE, lines_params, one_trip_engine
+from bss.db import one_trip_engine, session_scope
+from bss.jobs.one_trip import LEASE_AND_LINE, lines_params
 from bss.jobs.ordering import FINAL, wait_behind
 from bss.jobs.outcomes import JobOutcomes
 from bss.jobs.rows import (

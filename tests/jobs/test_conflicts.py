@@ -32,7 +32,8 @@ def collisions(settings) -> Iterator[list[str]]:
 
     def collide(conn, cursor, statement, parameters, context, executemany):
         bulk = statement.startswith("UPDATE job SET") and " IN (" in statement
-        if pending and (statement.startswith("INSERT INTO job ") or bulk):
+        # An order's INSERT, alone or in one statement with its lines (bss.jobs.one_trip)
+        if pending and ("INSERT INTO job " in statement or bulk):
             reason = pending.pop(0)
             error = (
                 psycopg.errors.DeadlockDetected("deadlock detected")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, update
 
+import bss.jobs.fairness
 from bss.db import get_engine
 from bss.jobs.rows import JOB
 from bss.jobs.runner import LeaseLost
@@ -98,3 +99,24 @@ def test_a_checkpoint_of_a_job_no_longer_ours_writes_no_line(settings, sandbox, 
     # Nor does its end: the job stays the other worker's, its timeline as it was
     assert jobs._finish(job_id, "w1", JobState.SUCCEEDED, distributor_id=tenant.id) is None
     assert timeline(settings, job_id) == before
+
+
+def test_an_order_on_postgresql_takes_three_statements_and_no_transaction(
+    api, settings, round_trips, monkeypatch
+):
+    if get_engine(settings.database_url).dialect.name != "postgresql":
+        pytest.skip("round trips to a database server: set BSS_TEST_DATABASE_URL")
+    monkeypatch.setattr(bss.jobs.fairness, "TERMS_TTL_SECONDS", 3600.0)
+    body = {"instance": "main", "operation": "customer.create"}
+    first = api({**body, "params": order(1)})  # the key's first use is written down
+    assert first.status_code == 202
+    round_trips.statements.clear()
+    round_trips.transactions = 0
+    resp = api({**body, "params": order(2)})
+    assert resp.status_code == 202 and resp.json["state"] == "queued"
+    # The key, the counts, and the INSERT with its line: no BEGIN, no COMMIT
+    assert (len(round_trips.statements), round_trips.transactions) == (3, 0), [
+        s[:60] for s in round_trips.statements
+    ]
+    assert timeline(settings, resp.json["id"]) == [("state", "Accepted")]
+    assert api.sent == [first.json["id"], resp.json["id"]]
