@@ -265,11 +265,11 @@ class JobRunner(JobTaking):
             "now": now,
             "until": now + timedelta(seconds=self.settings.job_lease_seconds),
         }
+        lines = self._take_pending()
+        if step is not None:
+            lines.append(_step_line(checkpoint, step))
         one_trip = one_trip_engine(self.settings.database_url)
         if one_trip is not None:  # PostgreSQL: the UPDATE and its lines, one statement
-            lines = self._take_pending()
-            if step is not None:
-                lines.append(_step_line(checkpoint, step))
             write = CHECKPOINT_PROGRESS_AND_LINES if progress else CHECKPOINT_AND_LINES
             with one_trip.connect() as conn:
                 saved_row = conn.execute(
@@ -285,7 +285,4 @@ class JobRunner(JobTaking):
                 saved = s.execute(CHECKPOINT, params)
             if not saved.rowcount:
                 raise LeaseLost(job_id)
-            lines = self._take_pending()
-            if step is not None:
-                lines.append(_step_line(checkpoint, step))
             insert_lines(s, job_id, lines)
