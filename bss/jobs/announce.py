@@ -16,16 +16,19 @@ def job_url(settings: Settings, job_id: str) -> str:
     return f"{base}/api/v1/jobs/{job_id}"
 
 
-def job_event(session: Session, settings: Settings, job: Job, event: str) -> str | None:
+def job_event(
+    session: Session, settings: Settings, job: Job, event: str, *, instance_name: str | None = None
+) -> str | None:
     """Record a job event for the distributor's webhook; its delivery id, to send after commit
-    (None when the distributor has no webhook: then the payload is not even built)."""
+    (None when the distributor has no webhook: then the payload is not even built). The name
+    of the job's instance is read unless given."""
     distributor = session.get(Distributor, job.distributor_id)
     if distributor is None or not distributor.webhook_url:
         return None
-    instance = session.get(Instance, job.instance_id)
-    public = JobPublic.of(
-        job, instance_name=instance.name if instance else "", url=job_url(settings, job.id)
-    )
+    if instance_name is None:
+        instance = session.get(Instance, job.instance_id)
+        instance_name = instance.name if instance else ""
+    public = JobPublic.of(job, instance_name=instance_name, url=job_url(settings, job.id))
     delivery = record_event(
         session,
         distributor_id=job.distributor_id,

@@ -9,7 +9,7 @@ import random
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
@@ -155,9 +155,11 @@ class JobOutcomes:
         result: dict[str, Any] | None = None,
         error: dict[str, Any] | None = None,
         saved: dict[str, Any] | None = None,
+        instance_name: str | None = None,
     ) -> str | None:
         """End the attempt in `state`; `saved`: the checkpoint to save with it (the job's steps
-        all succeeded, the last one not saved yet)."""
+        all succeeded, the last one not saved yet); `instance_name`, when the caller knows it,
+        for billing's event."""
         now = utcnow()
         params = {
             "job_id": job_id,
@@ -206,7 +208,9 @@ class JobOutcomes:
                 self._write_pending(conn, job_id, last)
             event = "job.succeeded" if state == JobState.SUCCEEDED else "job.failed"
             failed = state == JobState.FAILED
-            delivery = self._announce(s, job_id, ending.tells_billing, event, failed=failed)
+            delivery = self._announce(
+                s, ended, ending.tells_billing, event, failed=failed, instance_name=instance_name
+            )
             released = waiting_for(conn, job_id) if ending.has_waiting else []
             freed = self._claim_freed(s, job.distributor_id, held=ending.has_held)
         self._send([delivery])
@@ -216,17 +220,27 @@ class JobOutcomes:
         return state
 
     def _announce(
-        self, s: Session, job_id: str, tells_billing: bool, event: str, *, failed: bool
+        self,
+        s: Session,
+        ended: Any,
+        tells_billing: bool,
+        event: str,
+        *,
+        failed: bool,
+        instance_name: str | None,
     ) -> str | None:
         """Tell billing (when the distributor has a webhook) and, for a failed job, the
-        distributor's digest of failed jobs; the webhook delivery to send after commit."""
+        distributor's digest of failed jobs; the webhook delivery to send after commit. `ended`:
+        the job's row as the end's UPDATE read it back (rows.FINISH)."""
         if not failed and not tells_billing:
             return None  # nothing to tell: no row read, no payload built
-        job = s.get(Job, job_id)
+        if not failed:  # the event is built from the row the end wrote: nothing read again
+            shown = cast(Job, ended)
+            return job_event(s, self.settings, shown, event, instance_name=instance_name)
+        job = s.get(Job, ended.id)
         assert job is not None
-        if failed:  # counted in the distributor's digest, not one mail each
-            job_failed(s, job)
-        return job_event(s, self.settings, job, event)
+        job_failed(s, job)  # counted in the distributor's digest, not one mail each
+        return job_event(s, self.settings, job, event, instance_name=instance_name)
 
     def _not_ours(self, s: Session, job_id: str) -> None:
         job = s.get(Job, job_id)

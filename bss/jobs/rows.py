@@ -303,6 +303,16 @@ class Ending:
         )
 
 
+# The rest of what billing is shown of a job (bss.jobs.schemas.JobPublic): read back by the end,
+# so that its webhook event is built from the row the end wrote, not from the job read again.
+_SHOWN = tuple(
+    JOB.c[name]
+    for name in (
+        *("state", "external_ref", "result", "error", "next_attempt_at", "updated_at"),
+        *("started_at", "finished_at", "waiting_for", "wait_reason", "progress"),
+    )
+)
+
 # End the job under the lease: its outcome, read back, and what its end must see to.
 FINISH = (
     update(JOB)
@@ -317,7 +327,7 @@ FINISH = (
         lease_expires_at=None,
         next_attempt_at=None,
     )
-    .returning(*_LEASED, *ENDING)
+    .returning(*_LEASED, *_SHOWN, *ENDING)
 )
 # The same for a job whose steps all succeeded, with the checkpoint of its last step: nothing
 # at Google follows that step, so it is saved with the outcome, in one transaction. Should that

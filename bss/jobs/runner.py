@@ -138,6 +138,7 @@ class JobRunner(JobTaking):
                 JobState.FAILED,
                 distributor_id=job.distributor_id,
                 error=error_body(exc),
+                instance_name=instance.name,
             )
         except TimeLimitExceeded:
             limit = self.settings.job_time_limit_seconds
@@ -157,6 +158,7 @@ class JobRunner(JobTaking):
                 distributor_id=job.distributor_id,
                 result=op.outcome(checkpoint),
                 saved=checkpoint,
+                instance_name=instance.name,
             )
         except Exception:
             # The outcome was not written: save the last step alone where the database still
