@@ -241,14 +241,14 @@ class _Plan:
 
     row: dict[str, Any]
     knobs: dict[str, Any]
+    accepted: dict[str, Any]
     held_line: dict[str, Any] | None
     reason: str | None
 
     @property
     def lines(self) -> list[dict[str, Any]]:
         """Its timeline lines, the held line last (written only when the INSERT holds it)."""
-        accepted = _line(self.row["id"], self.row["created_at"], "Accepted", state=JobState.QUEUED)
-        return [accepted, self.held_line] if self.held_line else [accepted]
+        return [self.accepted, self.held_line] if self.held_line else [self.accepted]
 
 
 def _plan(conn: Any, terms: Any, order: _Order) -> _Plan:
@@ -284,8 +284,9 @@ def _plan(conn: Any, terms: Any, order: _Order) -> _Plan:
         "updated_at": now,
     }
     knobs = {"distributor": distributor_id, "share": terms.share, "now": now, "reason": reason}
+    accepted = _line(job_id, now, "Accepted", state=JobState.QUEUED)
     held_line = _line(job_id, now, reason, state=JobState.QUEUED, held=True) if reason else None
-    return _Plan(row, knobs, held_line, reason)
+    return _Plan(row, knobs, accepted, held_line, reason)
 
 
 def _in_turn(
@@ -315,7 +316,7 @@ def _write_in_transaction(session: Session, terms: Any, order: _Order) -> _Writt
     lock_for_writing(conn)  # from here to the commit, SQLite's one writer is this request
     enqueued_at = conn.execute(statement, {**plan.row, **plan.knobs}).scalar_one()
     sent = enqueued_at is not None
-    conn.execute(INSERT_LINES, plan.lines if not sent else plan.lines[:1])
+    conn.execute(INSERT_LINES, [plan.accepted] if sent else plan.lines)
     if kept:
         conn.execute(INSERT_SECRETS, kept)
     claimed, wait_reason = ([job_id], None) if sent else ([], plan.reason)
