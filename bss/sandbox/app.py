@@ -17,6 +17,7 @@ from bss.sandbox import batch as batch_module
 from bss.sandbox import faults
 from bss.sandbox.clock import rfc3339
 from bss.sandbox.errors import ApiError, DropConnection, OAuthError, SandboxError
+from bss.sandbox.keepalive import KeepAliveHandler
 from bss.sandbox.pubsub_push import PUSH_THREADS, Pusher
 from bss.sandbox.state import State
 from bss.sandbox.tokens import GOOGLE_ISSUER
@@ -227,7 +228,7 @@ def serve(
     # SMTP first: by the time HTTP answers (what starters wait for), SMTP answers too.
     smtp = _start_smtp(app, host, port, smtp_port, smtp_cert) if port else None
     try:
-        server = make_server(host, port, app, threaded=True)
+        server = make_server(host, port, app, threaded=True, request_handler=KeepAliveHandler)
     except BaseException:
         if smtp is not None:
             smtp.stop()
