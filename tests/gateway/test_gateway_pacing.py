@@ -132,11 +132,19 @@ def test_calls_from_several_threads_keep_to_the_quota(google, sandboxed, limiter
         t.start()
     for t in threads:
         t.join()
-    # Then all were answered, none was refused for going too fast, at about 3.8 calls/s
+    # Then all were answered, at about 3.8 calls/s (95 % of the quota), and at most one was
+    # refused for going too fast. Paced calls leave 52 ms of margin in each of the sandbox's
+    # one-second windows: on a loaded machine a call that left late can still arrive in the
+    # next one's window; the gateway then slows the key down and asks again. Unpaced, most of
+    # the 18 would be refused; paced too slowly (at half the quota), they would take 9 s.
     assert errors == []
     statuses = [c["status"] for c in google.calls()]
-    assert statuses == [404] * 18
-    assert time.monotonic() - started == pytest.approx(17 / 3.8, abs=0.7)
+    assert statuses.count(404) == 18
+    assert statuses.count(429) <= 1
+    assert len(statuses) == 18 + statuses.count(429)
+    elapsed = time.monotonic() - started
+    # A loaded machine delays calls, never hastens them; a refusal costs its retry's wait too.
+    assert 17 / 3.8 - 0.7 <= elapsed <= 17 / 3.8 + (2.5 if 429 in statuses else 1.5)
 
 
 def test_a_rate_limit_answer_is_reported_and_the_retry_waits_its_turn_again(google, sandboxed):
