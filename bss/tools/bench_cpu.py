@@ -58,3 +58,10 @@ def self_cpu_seconds() -> float:
     """CPU seconds of this process so far (the naive baseline runs in it)."""
     times = os.times()
     return times.user + times.system
+
+
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy so far, on all its cores (every process).
+    Linux counts a guest's time in user and nice already, and idle and iowait are not busy."""
+    times = psutil.cpu_times()._asdict()
+    return sum(v for k, v in times.items() if k not in ("idle", "iowait", "guest", "guest_nice"))

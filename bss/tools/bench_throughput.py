@@ -37,7 +37,7 @@ from bss.instances import get_instance
 from bss.models import Job, JobEvent
 from bss.operations import get_operation
 from bss.tools.bench import Stack, _order, _pct, bench_stack
-from bss.tools.bench_cpu import read_cpu, self_cpu_seconds
+from bss.tools.bench_cpu import busy_cpu_seconds, read_cpu, self_cpu_seconds
 from bss.tools.bench_flow import load
 from bss.tools.demo import DEMO_INSTANCE, DEMO_SLUG
 
@@ -55,7 +55,19 @@ class Run:
     calls: int
     worker_ms_per_call: float
     web_ms_per_order: float
+    # The CPU per order (ms) of the stack's other processes: the sandbox (in Google's place),
+    # Redis, the scheduler, the bench itself (its clients and its polls); and the cores busy,
+    # counting every process on the machine (a PostgreSQL server's too).
+    others_ms_per_order: dict[str, float]
+    cores_busy: float
     load: str
+
+    def machine(self) -> str:
+        others = ", ".join(f"{name} {ms:.2f}" for name, ms in self.others_ms_per_order.items())
+        return (
+            f"{self.cores_busy:.2f} of {os.cpu_count()} cores busy; CPU per order besides ours: "
+            f"{others} ms"
+        )
 
 
 # How many of the run's unfinished orders each poll reads (the oldest first: they end first).
@@ -99,14 +111,17 @@ def _one_run(stack: Stack, *, jobs: int, concurrency: int) -> Run:
         latencies.append(time.perf_counter() - t0)
         return str(json.loads(resp.data)["id"])
 
-    before = read_cpu(stack.supervisor, "web", "worker")
+    before, bench_before = read_cpu(stack.supervisor), self_cpu_seconds()
+    machine_before = busy_cpu_seconds()
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         ids = list(pool.map(submit, range(jobs)))
     submitted = time.perf_counter() - started
     _finished(stack, ids)
     finished = time.perf_counter() - started
-    cpu = read_cpu(stack.supervisor, "web", "worker").since(before)
+    cpu = read_cpu(stack.supervisor).since(before)
+    cpu["bench"] = self_cpu_seconds() - bench_before
+    machine_busy = busy_cpu_seconds() - machine_before
     with session_scope(stack.settings.database_url) as s:
         rows = s.exec(select(Job).where(col(Job.id).in_(ids))).all()
         calls = s.exec(
@@ -126,6 +141,12 @@ def _one_run(stack: Stack, *, jobs: int, concurrency: int) -> Run:
         calls=int(calls),
         worker_ms_per_call=cpu.get("worker", 0.0) * 1000 / max(1, int(calls)),
         web_ms_per_order=cpu.get("web", 0.0) * 1000 / jobs,
+        others_ms_per_order={
+            name: seconds * 1000 / jobs
+            for name, seconds in cpu.items()
+            if name not in ("web", "worker")
+        },
+        cores_busy=machine_busy / finished,
         load=load(),
     )
 
@@ -134,8 +155,9 @@ def _one_run(stack: Stack, *, jobs: int, concurrency: int) -> Run:
 WARM_UP_ORDERS = 50
 
 
-def _naive(stack: Stack, *, orders: int) -> tuple[float, float]:
-    """The naive script's orders/s and CPU ms per Google call, in this process."""
+def _naive(stack: Stack, *, orders: int) -> tuple[float, float, float]:
+    """The naive script's orders/s, CPU ms per Google call (in this process) and the machine's
+    cores busy meanwhile."""
     settings = stack.settings
     vault = vault_from_settings(settings)
     with session_scope(settings.database_url) as s:
@@ -146,7 +168,7 @@ def _naive(stack: Stack, *, orders: int) -> tuple[float, float]:
         refresh = vault.decrypt(inst.refresh_token_enc or "")
     validate = get_operation("customer.create").validate
     tag = uuid.uuid4().hex[:6]
-    calls, cpu0, t0 = 0, self_cpu_seconds(), time.perf_counter()
+    calls, cpu0, t0, busy0 = 0, self_cpu_seconds(), time.perf_counter(), busy_cpu_seconds()
     for n in range(orders):
         params: Any = validate(_order(n, f"naive-{tag}")["params"])
         body = params.to_google()
@@ -154,7 +176,8 @@ def _naive(stack: Stack, *, orders: int) -> tuple[float, float]:
             settings, client_id=client_id, client_secret=secret, refresh_token=refresh, body=body
         )
     elapsed, cpu = time.perf_counter() - t0, self_cpu_seconds() - cpu0
-    return orders / elapsed, cpu * 1000 / max(1, calls)
+    busy = (busy_cpu_seconds() - busy0) / elapsed
+    return orders / elapsed, cpu * 1000 / max(1, calls), busy
 
 
 def run_bench(
@@ -208,11 +231,13 @@ def run_bench(
                 f"{run.e2e_p95_s:.2f} s); worker CPU {run.worker_ms_per_call:.2f} ms per Google "
                 f"call; web CPU {run.web_ms_per_order:.2f} ms per order; {run.load}"
             )
+            click.echo(f"    the machine: {run.machine()}")
             if baseline == "naive":  # right after ours, on the machine as it is then
                 naive.append(_naive(stack, orders=min(jobs, 200)))
                 click.echo(
                     f"  naive {n + 1}: {naive[-1][0]:.1f} orders/s, {naive[-1][1]:.2f} ms CPU per "
-                    f"Google call; ours / naive = {run.orders_per_s / naive[-1][0]:.2f}; {load()}"
+                    f"Google call, {naive[-1][2]:.2f} of {os.cpu_count()} cores busy; ours / naive "
+                    f"= {run.orders_per_s / naive[-1][0]:.2f}; {load()}"
                 )
 
         def median(field: str) -> float:
@@ -224,11 +249,12 @@ def run_bench(
             + (f" = {orders / bound:.2f} of the bound" if bound else "")
             + f"; submit {median('submit_rps'):.0f} req/s, p95 {median('submit_p95_ms'):.0f} ms; "
             f"worker CPU {median('worker_ms_per_call'):.2f} ms per Google call (goal <= 3); "
-            f"web CPU {median('web_ms_per_order'):.2f} ms per accepted order (goal <= 3)"
+            f"web CPU {median('web_ms_per_order'):.2f} ms per accepted order (goal <= 3); "
+            f"{median('cores_busy'):.2f} of {os.cpu_count()} cores busy"
         )
         if baseline == "naive":
-            naive_orders = statistics.median(orders_per_s for orders_per_s, _ in naive)
-            naive_cpu = statistics.median(cpu for _, cpu in naive)
+            naive_orders = statistics.median(orders_per_s for orders_per_s, _, _ in naive)
+            naive_cpu = statistics.median(cpu for _, cpu, _ in naive)
             click.echo(
                 f"naive script (client built and token refreshed per order, one at a time), "
                 f"median of {runs}, each run after ours: {naive_orders:.1f} orders/s, "
