@@ -62,6 +62,9 @@ def self_cpu_seconds() -> float:
 
 def busy_cpu_seconds() -> float:
     """CPU seconds the whole machine has spent busy so far, on all its cores (every process).
-    Linux counts a guest's time in user and nice already, and idle and iowait are not busy."""
+    Linux counts a guest's time in user and nice already; idle and iowait are not busy, nor is
+    steal (the hypervisor ran something else). The kernel's counters move in ticks and, on an
+    idle core, late: over a fraction of a second the figure is rough."""
     times = psutil.cpu_times()._asdict()
-    return sum(v for k, v in times.items() if k not in ("idle", "iowait", "guest", "guest_nice"))
+    idle = ("idle", "iowait", "steal", "guest", "guest_nice")
+    return sum(v for k, v in times.items() if k not in idle)
