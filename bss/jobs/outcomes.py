@@ -8,13 +8,14 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
-from bss.db import get_engine, one_trip_engine, session_scope, writer_turn
+from bss.db import one_trip_engine, session_scope, writer_turn
 from bss.errors import GoogleError, QuotaWait, error_body
 from bss.instances import mark_needs_reauth
 from bss.jobs.announce import job_event
@@ -34,8 +35,10 @@ from bss.models import Job, JobState, add_event, utcnow
 from bss.notify import job_failed
 from bss.operations import get_operation
 from bss.settings import Settings
+from bss.write_group import write_group
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Sends a job's message again, after a delay in milliseconds.
 Resend = Callable[[str, int], None]
@@ -45,6 +48,16 @@ Notify = Callable[[str], None]
 
 class SliceOver(Exception):
     """A long job saved a chunk after running its time slice: it gives its thread back."""
+
+
+@dataclass(frozen=True)
+class _Ended:
+    """What a job's end leaves to do once it committed: the webhook delivery to send, the jobs
+    that waited behind it, the held jobs it released."""
+
+    delivery: str | None
+    released: list[str]
+    freed: Claimed
 
 
 class JobOutcomes:
@@ -65,13 +78,17 @@ class JobOutcomes:
         with writer_turn(url), session_scope(url) as s:
             yield s
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        """A connection in a transaction, committed on success, in this process's turn to
-        write: for Core statements alone (no ORM session to set up and flush)."""
-        url = self.settings.database_url
-        with writer_turn(url), get_engine(url).begin() as conn:
-            yield conn
+    def _grouped(self, write: Callable[[Connection], T]) -> T:
+        """`write` (Core statements on the connection it is given), committed with the writes
+        of this process's other threads waiting at the same moment (bss.write_group): on
+        SQLite, whose one writer they would otherwise take turns to be. It runs in whichever
+        thread leads the group, and again alone if another write of the group fails: it touches
+        nothing but the database (this thread's timeline lines are taken before)."""
+        return write_group(self.settings.database_url).write(write)
+
+    def _grouped_session(self, write: Callable[[Session], T]) -> T:
+        """`_grouped` for a write through a session (flushed when `write` returns)."""
+        return write_group(self.settings.database_url).write_session(write)
 
     def _take_pending(self) -> list[Line]:
         """The attempt's timeline lines kept so far (now the caller's to write)."""
@@ -177,13 +194,14 @@ class JobOutcomes:
             else (f"Failed: {error['message']}" if error else str(state))
         )
         last: Line = ("state", message, {"state": state})
+        lines = [*self._take_pending(), last]
         one_trip = one_trip_engine(self.settings.database_url) is not None
-        with self._session() as s:
+
+        def end(s: Session) -> _Ended | None:
             conn = s.connection()  # for statements on the tables (see JobRunner._lease)
             if one_trip:  # PostgreSQL: the UPDATE and the lines in one statement
-                lines = lines_params([*self._take_pending(), last], now)
                 write = FINISH_AND_LINES if saved is None else SUCCEED_AND_LINES
-                ended = conn.execute(write, {**params, **lines}).first()
+                ended = conn.execute(write, {**params, **lines_params(lines, now)}).first()
             else:
                 ended = conn.execute(FINISH if saved is None else SUCCEED, params).first()
             if ended is None:
@@ -205,7 +223,7 @@ class JobOutcomes:
                     reveal_generated=state != JobState.SUCCEEDED,
                 )
             if not one_trip:
-                self._write_pending(conn, job_id, last)
+                insert_lines(conn, job_id, lines)
             event = "job.succeeded" if state == JobState.SUCCEEDED else "job.failed"
             failed = state == JobState.FAILED
             delivery = self._announce(
@@ -213,6 +231,16 @@ class JobOutcomes:
             )
             released = waiting_for(conn, job_id) if ending.has_waiting else []
             freed = self._claim_freed(s, job.distributor_id, held=ending.has_held)
+            return _Ended(delivery, released, freed)
+
+        if one_trip:
+            with self._session() as s:
+                done = end(s)
+        else:  # SQLite: in a group's transaction (bss.write_group)
+            done = self._grouped_session(end)
+        if done is None:
+            return None
+        delivery, released, freed = done.delivery, done.released, done.freed
         self._send([delivery])
         for next_id in released:  # the jobs behind this one look again
             self.resend(next_id, 0)

@@ -280,11 +280,14 @@ class JobRunner(JobTaking):
             if saved_row is None:
                 raise LeaseLost(job_id)
             return
-        with self._transaction() as s:
+
+        def save(conn: Any) -> None:
             if progress:
-                saved = s.execute(CHECKPOINT_PROGRESS, {**params, "done": progress})
+                saved = conn.execute(CHECKPOINT_PROGRESS, {**params, "done": progress})
             else:
-                saved = s.execute(CHECKPOINT, params)
+                saved = conn.execute(CHECKPOINT, params)
             if not saved.rowcount:
                 raise LeaseLost(job_id)
-            insert_lines(s, job_id, lines)
+            insert_lines(conn, job_id, lines)
+
+        self._grouped(save)

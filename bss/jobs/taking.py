@@ -24,6 +24,9 @@ from bss.jobs.rows import (
 )
 from bss.models import Instance, Job, JobState
 
+# What a grouped lease's look says of a job that may have to wait behind another one.
+_MAY_WAIT = "may wait"
+
 
 def _set_aside_last(s: Any, job_id: str) -> bool:
     """Whether the job's last run ended by setting it aside (see JobOutcomes._set_aside), so
@@ -97,6 +100,20 @@ class JobTaking(JobOutcomes):
                 if not (look.state in RUNNABLE and look.customer_domain and look.blocker_id):
                     return self._take(None, conn, look, job_id, worker)
             # It may have to wait behind another job: the path below looks again and decides.
+        else:  # SQLite: the look and the lease in a group's transaction (bss.write_group)
+
+            def take(s: Any) -> tuple[LeasedJob, Instance] | str | None:
+                conn = s.connection()
+                look = conn.execute(LOOK, {"job_id": job_id}).first()
+                if look is None:
+                    return None
+                if look.state in RUNNABLE and look.customer_domain and look.blocker_id:
+                    return _MAY_WAIT  # the path below, which commits as it goes
+                return self._take(s, conn, look, job_id, worker)
+
+            taken = self._grouped_session(take)
+            if taken is not _MAY_WAIT:
+                return taken
         with self._session() as s:
             # Statements on the tables go to the session's connection: no ORM execution to
             # set up for them (the session is for the rare paths: waiting, a new instance).
