@@ -1,5 +1,7 @@
 """Request bodies checked before anything reads them: size, JSON nesting, and, on the billing
 API, that the body is a JSON object, each refusal said in the client's terms with one log line.
+No text of a request (query, form or JSON) may hold the NUL character: PostgreSQL stores no text
+with it, so it would fail deep in a statement as a server error.
 
 Oversized bodies are refused from Content-Length (413) and, when it is absent, by Flask's
 MAX_CONTENT_LENGTH while reading. Nesting is counted on the raw bytes, without recursion, so a
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from flask import Flask, request
 
@@ -44,6 +47,38 @@ def json_depth_exceeds(raw: bytes, limit: int) -> bool:
     return False
 
 
+NUL = "\x00"
+_ESCAPED_NUL = b"\\u0000"
+
+
+def nul_in(value: Any, where: str) -> str | None:
+    """The name of the first text in `value` (JSON: objects, lists, strings) holding NUL, as a
+    path from `where` (e.g. params.customer.name), or None."""
+    stack: list[tuple[str, Any]] = [(where, value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if NUL in item:
+                return path
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                named = f"{path}.{key}" if path else str(key)
+                if NUL in str(key):
+                    return named
+                stack.append((named, inner))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", inner) for i, inner in enumerate(item))
+    return None
+
+
+def _nul_refused(field: str):
+    return _refuse(
+        400,
+        "invalid_text",
+        f"{field} contains the NUL character (U+0000), which no text here may hold.",
+    )
+
+
 def _refuse(status: int, code: str, message: str):
     log.warning(
         "refused %s %s from %s: %s", request.method, request.path, request.remote_addr, code
@@ -57,6 +92,9 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _check_body():
+        for name, value in request.args.items(multi=True):
+            if NUL in name or NUL in value:
+                return _nul_refused(f"The query parameter {name.replace(NUL, '')!r}")
         if request.method not in ("POST", "PUT", "PATCH"):
             return None
         if (request.content_length or 0) > settings.max_body_bytes:
@@ -67,8 +105,11 @@ def init_app(app: Flask) -> None:
                 f"{settings.max_body_bytes} are accepted.",
             )
         api = request.path.startswith("/api/")
-        if not (request.is_json or api):
-            return None  # forms: their own size limit is enough
+        if not (request.is_json or api):  # forms: their own size limit is enough
+            for name, value in request.form.items(multi=True):
+                if NUL in name or NUL in value:
+                    return _nul_refused(f"The form field {name.replace(NUL, '')!r}")
+            return None
         raw = request.get_data(cache=True)
         if api and not raw.strip():
             return None  # no body (cancel): the route says whether it needs one
@@ -97,4 +138,8 @@ def init_app(app: Flask) -> None:
             return _refuse(
                 400, "invalid_json", "The body must be a JSON object ({...}), not a list or value."
             )
+        if _ESCAPED_NUL in raw:  # else no text of the body holds NUL: JSON escapes it so
+            field = nul_in(body, "")
+            if field is not None:
+                return _nul_refused(f"The body's field {field.replace(NUL, '')!r}")
         return None

@@ -198,3 +198,13 @@ def test_repeated_failed_sign_ins_from_one_address_are_slowed_down(settings_for_
     other = Portal(app.test_client())
     other.client.environ_base["REMOTE_ADDR"] = "192.0.2.7"
     assert other.sign_in(account) is other
+
+
+def test_a_form_field_holding_nul_is_400_naming_it(anonymous: Portal, account: Account):
+    # When a sign-in form's e-mail address holds a NUL character (PostgreSQL stores no text
+    # with it: the look-up would fail as a server error)
+    resp = anonymous.post("/sign-in", {"email": f"{account.email}\x00", "password": PASSWORD})
+    # Then the form is refused, naming the field, and nobody is signed in
+    assert resp.status_code == 400, resp.text
+    assert "'email'" in resp.text and "U+0000" in resp.text
+    assert anonymous.get("/portal/instances").status_code == 302

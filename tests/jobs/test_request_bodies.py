@@ -11,6 +11,7 @@ from sqlmodel import func, select
 from bss.accounts import create_api_key
 from bss.db import session_scope
 from bss.models import Job
+from tests.support.samples import CUSTOMER
 from web import create_app
 from web.bodies import json_depth_exceeds
 
@@ -91,3 +92,44 @@ def test_brackets_inside_strings_do_not_count_as_nesting():
     assert not json_depth_exceeds(text.encode(), 3)
     assert json_depth_exceeds(b"[[[[1]]]]", 3)
     assert not json_depth_exceeds(b"[[[1]]]", 3)
+
+
+def _customer_order(name: str) -> dict:
+    address = {**CUSTOMER["postal_address"], "organization_name": name}
+    return {
+        "instance": "main",
+        "operation": "customer.create",
+        "params": {**CUSTOMER, "postal_address": address},
+    }
+
+
+def test_text_holding_nul_is_400_naming_the_field_and_no_job(api, settings, tenant):
+    # When billing sends an order whose organization name holds a NUL character (PostgreSQL
+    # stores no text with it)
+    resp = api(json.dumps(_customer_order("Acme\u0000 Inc")))
+    # Then it is refused, naming the field, and nothing is recorded
+    assert resp.status_code == 400, resp.get_json()
+    error = resp.get_json()["error"]
+    assert error["code"] == "invalid_text"
+    assert "'params.postal_address.organization_name'" in error["message"], error
+    assert "U+0000" in error["message"]
+    assert _jobs(settings, tenant) == 0
+    # And a backslash followed by "u0000" is plain text, not a NUL: that order is taken
+    resp = api(json.dumps(_customer_order("Acme \\u0000 Inc")))
+    assert resp.status_code == 202, resp.get_json()
+    assert _jobs(settings, tenant) == 1
+
+
+def test_a_query_holding_nul_is_400_naming_the_parameter(settings, tenant):
+    with session_scope(settings.database_url) as s:
+        key = create_api_key(s, distributor=s.merge(tenant), label="queries")
+    client = create_app(settings).test_client()
+    headers = {"Authorization": f"Bearer {key}"}
+    # When billing lists its jobs by an external reference holding a NUL character
+    resp = client.get("/api/v1/jobs?external_ref=po%00-1", headers=headers)
+    # Then it is told which parameter, not a server error
+    assert resp.status_code == 400, resp.get_data(as_text=True)
+    error = resp.get_json()["error"]
+    assert error["code"] == "invalid_text" and "'external_ref'" in error["message"]
+    # And the same list without it answers
+    assert client.get("/api/v1/jobs?external_ref=po-1", headers=headers).status_code == 200
