@@ -92,6 +92,8 @@ def init_app(app: Flask) -> None:
 
     @app.before_request
     def _check_body():
+        if NUL in request.path:
+            return _nul_refused("The path")
         for name, value in request.args.items(multi=True):
             if NUL in name or NUL in value:
                 return _nul_refused(f"The query parameter {name.replace(NUL, '')!r}")

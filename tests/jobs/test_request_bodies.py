@@ -133,3 +133,6 @@ def test_a_query_holding_nul_is_400_naming_the_parameter(settings, tenant):
     assert error["code"] == "invalid_text" and "'external_ref'" in error["message"]
     # And the same list without it answers
     assert client.get("/api/v1/jobs?external_ref=po-1", headers=headers).status_code == 200
+    # And a job's address holding one is refused the same way
+    resp = client.get("/api/v1/jobs/job_1%00", headers=headers)
+    assert resp.status_code == 400 and "The path contains" in resp.get_json()["error"]["message"]
