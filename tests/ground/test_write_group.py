@@ -30,10 +30,19 @@ def _names(url: str) -> set[str]:
         return set(conn.execute(text("SELECT name FROM row")).scalars())
 
 
-def _insert(name: str, *, hold: float = 0.0, fail: bool = False):
+class Hold:
+    """Holds a write inside its group's transaction until let go."""
+
+    def __init__(self) -> None:
+        self.inside, self.go = threading.Event(), threading.Event()
+
+
+def _insert(name: str, *, hold: Hold | None = None, fail: bool = False):
     def write(conn):
         conn.execute(text("INSERT INTO row (name) VALUES (:n)"), {"n": name})
-        time.sleep(hold)  # the leader's write takes a while: the others queue behind it
+        if hold is not None:  # the leader's write waits: the others queue behind it
+            hold.inside.set()
+            hold.go.wait(10)
         if fail:
             raise ValueError(f"{name} is not wanted")
         return f"{name} written"
@@ -41,8 +50,30 @@ def _insert(name: str, *, hold: float = 0.0, fail: bool = False):
     return write
 
 
-def _in_threads(group: WriteGroup, writes: dict[str, object]) -> dict[str, object]:
-    """Each write from a thread of its own, the first one a moment ahead; what each got."""
+def _queued(group: WriteGroup, count: int) -> None:
+    """Wait until `count` writes wait in the group's queue (the order threads queue in is what
+    the tests below are about, not how fast a loaded machine starts threads)."""
+    deadline = time.monotonic() + 10
+    while len(group._queued) < count and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert len(group._queued) == count
+
+
+def _start_in_order(group: WriteGroup, threads: list[threading.Thread], hold: Hold) -> None:
+    """Start the first thread, whose write holds the group, then each other one once the one
+    before it has queued its write; then let the first go on."""
+    threads[0].start()
+    assert hold.inside.wait(10)  # the first write runs, and waits
+    for n, t in enumerate(threads[1:], start=1):
+        t.start()
+        _queued(group, n)
+    hold.go.set()
+    for t in threads:
+        t.join(15)
+
+
+def _in_threads(group: WriteGroup, writes: dict[str, object], hold) -> dict[str, object]:
+    """Each write from a thread of its own, queued in order behind the first; what each got."""
     got: dict[str, object] = {}
 
     def run(name: str, write) -> None:
@@ -52,12 +83,7 @@ def _in_threads(group: WriteGroup, writes: dict[str, object]) -> dict[str, objec
             got[name] = exc
 
     threads = [threading.Thread(target=run, args=item) for item in writes.items()]
-    threads[0].start()
-    time.sleep(0.05)  # it leads, and holds its write for a while
-    for t in threads[1:]:
-        t.start()
-    for t in threads:
-        t.join(15)
+    _start_in_order(group, threads, hold)
     return got
 
 
@@ -66,8 +92,9 @@ def test_writes_of_threads_at_the_same_moment_share_a_commit_and_each_gets_its_o
     group = WriteGroup(url)
     names = [f"w{i}" for i in range(8)]
     # When eight threads write at once, the first holding its transaction open a moment
-    writes = {name: _insert(name, hold=0.3 if name == "w0" else 0.0) for name in names}
-    got = _in_threads(group, writes)
+    hold = Hold()
+    writes = {name: _insert(name, hold=hold if name == "w0" else None) for name in names}
+    got = _in_threads(group, writes, hold)
     # Then every write is there, each thread got its own write's result
     assert _names(url) == set(names)
     assert got == {name: f"{name} written" for name in names}
@@ -79,13 +106,14 @@ def test_a_failed_write_leaves_nothing_and_the_others_of_its_group_are_written(d
     url, commits = db
     group = WriteGroup(url)
     # When one write of a group raises after its INSERT
+    hold = Hold()
     writes = {
-        "lead": _insert("lead", hold=0.3),
+        "lead": _insert("lead", hold=hold),
         "good1": _insert("good1"),
         "bad": _insert("bad", fail=True),
         "good2": _insert("good2"),
     }
-    got = _in_threads(group, writes)
+    got = _in_threads(group, writes, hold)
     # Then its thread gets its exception and its row is not written
     assert isinstance(got["bad"], ValueError) and "bad is not wanted" in str(got["bad"])
     assert "bad" not in _names(url)
@@ -135,18 +163,15 @@ def test_a_leader_interrupted_mid_group_leaves_its_write_out_and_the_others_to_t
 
     # When "first" writes a while, and "lead", "a" and "b" queue behind it in that order, so
     # that "lead" leads the next group, with a's and b's writes in it
+    hold = Hold()
     writes = [
-        ("first", _insert("first", hold=0.4)),
+        ("first", _insert("first", hold=hold)),
         ("lead", _insert("lead")),
         ("a", caught_by_the_interrupt),
         ("b", _insert("b")),
     ]
     threads = [threading.Thread(target=run, args=item) for item in writes]
-    for t in threads:
-        t.start()
-        time.sleep(0.05)
-    for t in threads:
-        t.join(15)
+    _start_in_order(group, threads, hold)
     # Then the interrupted leader's own write is not there and its thread was interrupted
     assert got["lead"] == "interrupted"
     # And a's and b's writes, rolled back with the group, were written by the next leader
