@@ -28,6 +28,12 @@ from bss.models import Instance, Job, JobState
 _MAY_WAIT = "may wait"
 
 
+def _may_wait(look: Any) -> bool:
+    """Whether the look found a job that may have to wait behind an earlier one on its customer
+    (the lease's slow path, which looks again and decides)."""
+    return bool(look.state in RUNNABLE and look.customer_domain and look.blocker_id)
+
+
 def _set_aside_last(s: Any, job_id: str) -> bool:
     """Whether the job's last run ended by setting it aside (see JobOutcomes._set_aside), so
     that this run goes on with its attempt (a run that died after resuming does not)."""
@@ -97,7 +103,7 @@ class JobTaking(JobOutcomes):
                 look = conn.execute(LOOK, {"job_id": job_id}).first()
                 if look is None:
                     return None
-                if not (look.state in RUNNABLE and look.customer_domain and look.blocker_id):
+                if not _may_wait(look):
                     return self._take(None, conn, look, job_id, worker)
             # It may have to wait behind another job: the path below looks again and decides.
         else:  # SQLite: the look and the lease in a group's transaction (bss.write_group)
@@ -107,7 +113,7 @@ class JobTaking(JobOutcomes):
                 look = conn.execute(LOOK, {"job_id": job_id}).first()
                 if look is None:
                     return None
-                if look.state in RUNNABLE and look.customer_domain and look.blocker_id:
+                if _may_wait(look):
                     return _MAY_WAIT  # the path below, which commits as it goes
                 return self._take(s, conn, look, job_id, worker)
 
